@@ -1,0 +1,176 @@
+"""Custom actions written against ``rasa_sdk.Action``, run unchanged.
+
+In-process: the configured module (a dotted name or a ``.py`` path) is registered with
+rasa_sdk's own :class:`ActionExecutor`. Remote: the same action call is POSTed to a Rasa action
+server's ``/webhook``. Either way the call and the result have Rasa's wire shape, so a project
+can move its actions between the two without touching them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+
+class ActionError(RuntimeError):
+    """An action that could not run or returned garbage; the bot degrades past it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    events: list[dict[str, Any]]
+    responses: list[dict[str, Any]]
+
+
+class ActionRunner(Protocol):
+    def known(self, name: str) -> bool: ...
+
+    async def run(self, call: Mapping[str, Any]) -> ActionResult: ...
+
+    async def close(self) -> None: ...
+
+
+def action_call(
+    name: str,
+    *,
+    sender_id: str,
+    slots: Mapping[str, Any],
+    latest_message: Mapping[str, Any],
+    domain: Mapping[str, Any],
+    paused: bool = False,
+) -> dict[str, Any]:
+    """The body Rasa sends to an action server for ``name``."""
+    return {
+        "next_action": name,
+        "sender_id": sender_id,
+        "version": "3.6.0",
+        "tracker": {
+            "sender_id": sender_id,
+            "slots": dict(slots),
+            "latest_message": dict(latest_message),
+            "events": [],
+            "paused": paused,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        },
+        "domain": dict(domain),
+    }
+
+
+def import_actions_module(spec: str) -> ModuleType:
+    """Import ``spec``: a file path ending in ``.py`` or a dotted module name."""
+    if spec.endswith(".py"):
+        path = Path(spec).resolve()
+        if not path.is_file():
+            raise ActionError(f"actions module {spec} does not exist; fix actions_module")
+        name = f"frontdesk_actions_{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ActionError(f"cannot import actions module {spec}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            raise ActionError(f"actions module {spec} failed to import: {exc!r}") from exc
+        return module
+    try:
+        return importlib.import_module(spec)
+    except Exception as exc:
+        raise ActionError(f"actions module {spec!r} failed to import: {exc!r}") from exc
+
+
+class InProcessActions:
+    """Runs actions through rasa_sdk's executor inside this process."""
+
+    def __init__(self, module_spec: str, *, timeout_s: float = 5.0) -> None:
+        from rasa_sdk.executor import ActionExecutor
+
+        module = import_actions_module(module_spec)
+        self._executor = ActionExecutor()
+        self._executor.register_package(module)
+        # rasa_sdk registers every Action subclass it has ever seen; only ours count here.
+        self._names = {
+            name
+            for name, run in self._executor.actions.items()
+            if getattr(run, "__module__", "") == module.__name__
+        }
+        self._timeout_s = timeout_s
+
+    def known(self, name: str) -> bool:
+        return name in self._names
+
+    async def run(self, call: Mapping[str, Any]) -> ActionResult:
+        name = call["next_action"]
+        if not self.known(name):
+            raise ActionError(f"action {name!r} is not defined in the actions module")
+        try:
+            result = await asyncio.wait_for(self._executor.run(dict(call)), self._timeout_s)
+        except TimeoutError as exc:
+            raise ActionError(f"action {name} timed out after {self._timeout_s}s") from exc
+        except Exception as exc:
+            raise ActionError(f"action {name} raised {exc!r}") from exc
+        if result is None:
+            return ActionResult([], [])
+        return ActionResult(list(result.events), list(result.responses))
+
+    async def close(self) -> None:
+        return None
+
+
+class RemoteActions:
+    """Calls a Rasa action server (``POST {url}`` with Rasa's action-call body)."""
+
+    def __init__(self, url: str, *, timeout_s: float = 5.0, retries: int = 2) -> None:
+        self._url = url
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._retries = retries
+        self._session: aiohttp.ClientSession | None = None
+
+    def known(self, name: str) -> bool:
+        return True  # the server answers 404 for names it does not have
+
+    async def run(self, call: Mapping[str, Any]) -> ActionResult:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        name = call["next_action"]
+        last: Exception | None = None
+        for attempt in range(self._retries + 1):
+            try:
+                async with self._session.post(self._url, json=dict(call)) as response:
+                    if response.status == 200:
+                        body = await response.json()
+                        return ActionResult(
+                            list(body.get("events") or []), list(body.get("responses") or [])
+                        )
+                    detail = await response.text()
+                    if 400 <= response.status < 500:
+                        # The action itself rejected the call; retrying will not help.
+                        raise ActionError(
+                            f"action server refused {name}: HTTP {response.status} {detail[:200]}"
+                        )
+                    last = ActionError(f"action server error for {name}: HTTP {response.status}")
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                last = exc
+            if attempt < self._retries:
+                await asyncio.sleep(0.1 * 2**attempt)
+        raise ActionError(f"action {name} failed on {self._url}: {last!r}")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,83 @@
+"""The app factory: routes, middlewares and one cleanup context per resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from bot.appkeys import CONFIG, LIMITS, METRICS, MODEL_EXECUTOR, RUNTIME, STORE, Limits
+from bot.config import Config
+from bot.http import health, parse, rest
+from bot.http.middleware import request_context
+from bot.metrics import Metrics
+from bot.ratelimit import RateLimiter
+from bot.runtime import RuntimeHolder, load_runtime
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context],
+        client_max_size=config.max_body_bytes,
+    )
+    app[CONFIG] = config
+    app[METRICS] = Metrics()
+    app[RUNTIME] = RuntimeHolder()
+    app[LIMITS] = Limits(
+        per_sender=RateLimiter(config.rate_limit_per_sender),
+        per_ip=RateLimiter(config.rate_limit_per_ip),
+    )
+    app.add_routes(health.routes)
+    app.add_routes(rest.routes)
+    app.add_routes(parse.routes)
+    app.cleanup_ctx.append(_model_executor)
+    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_runtime)
+    return app
+
+
+async def _model_executor(app: web.Application) -> AsyncIterator[None]:
+    # One model thread: batches run one after another and torch keeps both cores for itself.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frontdesk-model")
+    app[MODEL_EXECUTOR] = executor
+    yield
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    store = await Store.open(app[CONFIG].database_url)
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+async def _runtime(app: web.Application) -> AsyncIterator[None]:
+    holder = app[RUNTIME]
+
+    async def load() -> None:
+        try:
+            holder.runtime = await load_runtime(
+                app[CONFIG], app[STORE], app[MODEL_EXECUTOR], app[METRICS]
+            )
+        except Exception as exc:
+            holder.error = f"{type(exc).__name__}: {exc}"
+            log.error("loading the models failed: %s", holder.error)
+            return
+        app[METRICS].ready.set(1)
+        holder.ready.set()
+
+    # Load in the background: /healthz answers at once, /readyz says when the bot can talk.
+    task = asyncio.get_running_loop().create_task(load())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if holder.runtime is not None:
+        await holder.runtime.close()

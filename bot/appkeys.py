@@ -1,0 +1,30 @@
+"""Typed application state: every ``app[...]`` key of the server, in one place."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.config import Config
+from bot.metrics import Metrics
+from bot.ratelimit import RateLimiter
+from bot.runtime import RuntimeHolder
+from bot.storage import Store
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+MODEL_EXECUTOR = web.AppKey("model_executor", ThreadPoolExecutor)
+RUNTIME = web.AppKey("runtime", RuntimeHolder)
+METRICS = web.AppKey("metrics", Metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    per_sender: RateLimiter
+    per_ip: RateLimiter
+
+
+LIMITS = web.AppKey("limits", Limits)
+REQUEST_ID = web.RequestKey("request_id", str)

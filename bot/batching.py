@@ -1,0 +1,113 @@
+"""Micro-batching: concurrent requests share one forward pass.
+
+Each caller awaits its own result; a single consumer task collects whatever arrived within
+``max_wait_s`` of the first item (up to ``max_size``) and runs the batch function once in a
+worker thread, so the event loop never waits on a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class BatchStats:
+    batches: int = 0
+    items: int = 0
+    last_batch_size: int = 0
+    last_batch_seconds: float = 0.0
+
+
+class MicroBatcher(Generic[T, R]):
+    def __init__(
+        self,
+        fn: Callable[[Sequence[T]], Sequence[R]],
+        *,
+        executor: Executor,
+        max_size: int = 32,
+        max_wait_s: float = 0.002,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._fn = fn
+        self._executor = executor
+        self._max_size = max_size
+        self._max_wait_s = max_wait_s
+        self._on_batch = on_batch
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.stats = BatchStats()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._consume())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError("the model worker stopped"))
+
+    async def submit(self, item: T) -> R:
+        if self._task is None:
+            raise RuntimeError("MicroBatcher.start() was not called")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, future))
+        return await future
+
+    async def _consume(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self._max_wait_s
+            while len(batch) < self._max_size:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    # Take what is already waiting without sleeping again.
+                    while len(batch) < self._max_size and not self._queue.empty():
+                        batch.append(self._queue.get_nowait())
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            live = [(item, fut) for item, fut in batch if not fut.cancelled()]
+            if not live:
+                continue
+            started = time.perf_counter()
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._fn, [item for item, _ in live]
+                )
+            except Exception as exc:  # a model failure fails this batch's callers, not the loop
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            elapsed = time.perf_counter() - started
+            self.stats.batches += 1
+            self.stats.items += len(live)
+            self.stats.last_batch_size = len(live)
+            self.stats.last_batch_seconds = elapsed
+            if self._on_batch:
+                self._on_batch(len(live), elapsed)
+            for (_, fut), result in zip(live, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)

@@ -1,0 +1,205 @@
+"""Reading a trained model directory and classifying text with it.
+
+This is the serving side of the model-directory contract (DESIGN.md): ``training/`` writes
+the directory, everything else reads it through :class:`TextClassifier`. Evaluation uses the
+same class, so what is measured is what is served.
+
+A model directory holds the Hugging Face ``save_pretrained`` files plus:
+
+``labels.json``
+    The label names, in the order of the classifier's output units.
+``frontdesk.json``
+    ``{"format_version": 1, "task": "intent"|"sentiment", "base_model": str,
+    "max_length": int, "rejection": {"method": "max_softmax", "threshold": float},
+    "oos_labels": [str], "training": {...}, "data_fingerprint": str, "created_at": str}``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FALLBACK_INTENT = "nlu_fallback"
+"""What a rejected prediction is called (Rasa's name), so Rasa clients and stories match."""
+
+OOS_LABELS = frozenset({"oos", "out_of_scope"})
+"""Training labels that mark out-of-scope examples; predicting one means rejecting."""
+
+FORMAT_VERSION = 1
+RANKING_SIZE = 10
+
+
+class ModelDirError(RuntimeError):
+    """A model directory that is missing, incomplete or of another format."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCard:
+    """The parsed ``frontdesk.json`` and ``labels.json`` of a model directory."""
+
+    path: Path
+    task: str
+    labels: tuple[str, ...]
+    base_model: str
+    max_length: int
+    rejection_method: str
+    threshold: float
+    oos_labels: frozenset[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: str | Path) -> ModelCard:
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelDirError(
+                f"model directory {path} does not exist; train one with "
+                f"'frontdesk train intent --data data/nlu.yml --out {path}'"
+            )
+        card_file, labels_file = path / "frontdesk.json", path / "labels.json"
+        for needed in (card_file, labels_file, path / "config.json"):
+            if not needed.is_file():
+                raise ModelDirError(
+                    f"{path} is not a Frontdesk model directory: {needed.name} is missing; "
+                    "point the setting at a directory written by 'frontdesk train'"
+                )
+        try:
+            card = json.loads(card_file.read_text(encoding="utf-8"))
+            labels = json.loads(labels_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelDirError(f"{path}: corrupt metadata ({exc}); retrain the model") from exc
+        version = card.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ModelDirError(
+                f"{card_file}: format_version {version!r}, expected {FORMAT_VERSION}; "
+                "retrain the model with this version of Frontdesk"
+            )
+        if (
+            not isinstance(labels, list)
+            or not labels
+            or not all(isinstance(x, str) for x in labels)
+        ):
+            raise ModelDirError(f"{labels_file}: expected a non-empty JSON list of label names")
+        rejection = card.get("rejection") or {}
+        return cls(
+            path=path,
+            task=str(card.get("task", "intent")),
+            labels=tuple(labels),
+            base_model=str(card.get("base_model", "")),
+            max_length=int(card.get("max_length", 64)),
+            rejection_method=str(rejection.get("method", "max_softmax")),
+            threshold=float(rejection.get("threshold", 0.0)),
+            oos_labels=frozenset(card.get("oos_labels", sorted(OOS_LABELS))),
+            extra=card,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One text's classification after the rejection rule.
+
+    ``label`` is ``nlu_fallback`` when the model's best guess was rejected; ``top_label``
+    keeps that guess so staff and evaluation can see what the model thought.
+    """
+
+    label: str
+    confidence: float
+    top_label: str
+    ranking: tuple[tuple[str, float], ...]
+
+    @property
+    def rejected(self) -> bool:
+        return self.label == FALLBACK_INTENT
+
+
+def pick_device(preferred: str | None = None) -> str:
+    """``cuda`` when a GPU is present (or asked for), else ``cpu``."""
+    import torch
+
+    if preferred:
+        return preferred
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TextClassifier:
+    """A fine-tuned sequence classifier, loaded once, used from one worker thread at a time."""
+
+    def __init__(self, card: ModelCard, device: str | None = None) -> None:
+        # Serving never downloads: a directory that is not complete must fail here, loudly.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.card = card
+        self.device = pick_device(device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(card.path), local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(card.path), local_files_only=True
+            )
+        except OSError as exc:
+            raise ModelDirError(f"{card.path}: cannot load the model files ({exc})") from exc
+        if model.config.num_labels != len(card.labels):
+            raise ModelDirError(
+                f"{card.path}: the model has {model.config.num_labels} outputs but labels.json "
+                f"lists {len(card.labels)} labels; retrain the model"
+            )
+        model.eval()
+        self.model = model.to(self.device)
+        # bf16 autocast on GPUs that have it, fp16 otherwise; full precision on the CPU.
+        self._autocast_dtype = None
+        if self.device.startswith("cuda"):
+            self._autocast_dtype = (
+                torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            )
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> TextClassifier:
+        return cls(ModelCard.read(path), device=device)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
+
+    def probabilities(self, texts: Sequence[str]) -> Any:
+        """Softmax probabilities, shape (len(texts), len(labels)), as a numpy array."""
+        import torch
+
+        if not texts:
+            import numpy as np
+
+            return np.zeros((0, len(self.card.labels)), dtype="float32")
+        encoded = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.card.max_length,
+            return_tensors="pt",
+        ).to(self.device)
+        with torch.inference_mode():
+            if self._autocast_dtype is not None:
+                with torch.autocast("cuda", dtype=self._autocast_dtype):
+                    logits = self.model(**encoded).logits
+            else:
+                logits = self.model(**encoded).logits
+            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        return [self.decide(row) for row in self.probabilities(texts)]
+
+    def decide(self, probs: Any) -> Prediction:
+        """Apply the model card's rejection rule to one row of probabilities."""
+        order = probs.argsort()[::-1]
+        ranking = tuple((self.card.labels[i], float(probs[i])) for i in order[:RANKING_SIZE])
+        top_label, confidence = ranking[0]
+        rejected = top_label in self.card.oos_labels or confidence < self.card.threshold
+        return Prediction(
+            label=FALLBACK_INTENT if rejected else top_label,
+            confidence=confidence,
+            top_label=top_label,
+            ranking=ranking,
+        )

@@ -1,0 +1,156 @@
+"""One customer message, end to end: store it, understand it, answer it, store the answer.
+
+The order matters and is the product's promise: the customer's words are committed before any
+model runs, the reply is committed before it is sent, and the turns of one conversation are
+processed one at a time in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.dialogue import REQUESTED_SLOT, Dialogue
+from bot.messages import BotMessage, Reply
+from bot.nlu import ParseResult
+from bot.pii import mask_pii
+from bot.storage import Store, Turn
+
+log = logging.getLogger(__name__)
+
+HISTORY_FOR_POLICY = 10
+
+
+class Parser(Protocol):
+    async def parse(self, text: str, *, expecting: str | None = None) -> ParseResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    conversation_id: str
+    user_turn_id: int
+    messages: tuple[BotMessage, ...]
+    route: str
+    duplicate: bool = False
+    parse: ParseResult | None = None
+
+
+TurnListener = Callable[[str, Turn, ParseResult | None, Reply | None], Awaitable[None]]
+
+
+class ConversationProcessor:
+    def __init__(
+        self,
+        store: Store,
+        parser: Parser,
+        dialogue: Dialogue,
+        *,
+        mask_pii_in_storage: bool = False,
+        listeners: tuple[TurnListener, ...] = (),
+    ) -> None:
+        self.store = store
+        self.parser = parser
+        self.dialogue = dialogue
+        self.mask_pii_in_storage = mask_pii_in_storage
+        self.listeners = listeners
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, conversation_id: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conversation_id] = lock
+        return lock
+
+    async def handle(
+        self,
+        channel: str,
+        sender_id: str,
+        text: str,
+        *,
+        message_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Handled:
+        conversation = await self.store.conversation_for(channel, sender_id)
+        lock = self._lock(conversation.id)
+        async with lock:
+            stored_text = mask_pii(text) if self.mask_pii_in_storage else text
+            turn, new = await self.store.add_user_turn(
+                conversation.id, stored_text, message_id=message_id
+            )
+            if not new:
+                replies = await self.store.replies_to(turn.id)
+                if replies or turn.route is not None:
+                    return Handled(
+                        conversation.id,
+                        turn.id,
+                        tuple(BotMessage.from_stored(r.text, r.payload) for r in replies),
+                        turn.route or "duplicate",
+                        duplicate=True,
+                    )
+                # The first attempt stored the message but died before answering: answer now.
+            return await self._answer(conversation.id, sender_id, text, turn)
+
+    async def _answer(self, conversation_id: str, sender_id: str, text: str, turn: Turn) -> Handled:
+        conversation = await self.store.get_conversation(conversation_id)
+        assert conversation is not None
+        parse: ParseResult | None
+        try:
+            parse = await self.parser.parse(text, expecting=conversation.slots.get(REQUESTED_SLOT))
+        except Exception:
+            log.exception("understanding the message failed; answering without the models")
+            parse = None
+        if parse is not None:
+            await self.store.annotate_turn(
+                turn.id,
+                intent=parse.intent.label,
+                confidence=parse.intent.confidence,
+                sentiment=parse.sentiment.label if parse.sentiment else None,
+                sentiment_score=parse.sentiment.confidence if parse.sentiment else None,
+                entities=[_masked(e) for e in parse.entities]
+                if self.mask_pii_in_storage
+                else parse.entities,
+            )
+
+        if conversation.status == "handoff":
+            # A person owns the conversation: the bot listens but stays quiet.
+            await self.store.record_reply(conversation_id, turn.id, (), route="human")
+            await self._notify(conversation_id, turn, parse, None)
+            return Handled(conversation_id, turn.id, (), "human", parse=parse)
+
+        history = await self.store.turns(conversation_id, limit=HISTORY_FOR_POLICY)
+        recent_routes = [t.route for t in history if t.role == "bot" and t.route]
+        reply = await self.dialogue.respond(
+            sender_id, parse, conversation.slots, recent_routes, text=text
+        )
+        await self.store.record_reply(
+            conversation_id,
+            turn.id,
+            reply.messages,
+            route=reply.route,
+            answer_source=reply.answer_source,
+            retrieval_score=reply.retrieval_score,
+            slots=reply.slots,
+            escalation_reason=reply.escalation_reason,
+        )
+        await self._notify(conversation_id, turn, parse, reply)
+        return Handled(conversation_id, turn.id, reply.messages, reply.route, parse=parse)
+
+    async def _notify(
+        self, conversation_id: str, turn: Turn, parse: ParseResult | None, reply: Reply | None
+    ) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(conversation_id, turn, parse, reply)
+            except Exception:
+                # Monitoring and live updates must never cost the customer an answer.
+                log.exception("turn listener %r failed", listener)
+
+
+def _masked(entity: Mapping[str, Any]) -> dict[str, Any]:
+    value = entity.get("value")
+    return {**entity, "value": mask_pii(value) if isinstance(value, str) else value}

@@ -1,0 +1,1 @@
+"""The HTTP surface: handlers, middlewares and the one JSON error shape."""

@@ -1,0 +1,120 @@
+"""Understanding a message: intent ranking, sentiment and entities, in Rasa's parse shape.
+
+Both classifiers run in one worker call per batch, so concurrent requests share the forward
+passes and the event loop never blocks on a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot import entities as entity_rules
+from bot.batching import MicroBatcher
+from bot.classifier import FALLBACK_INTENT, Prediction, TextClassifier
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    text: str
+    intent: Prediction
+    sentiment: Prediction | None
+    entities: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_rasa(self) -> dict[str, Any]:
+        """Rasa's ``/model/parse`` shape, with our sentiment alongside."""
+        ranking = [{"name": name, "confidence": score} for name, score in self.intent.ranking]
+        body: dict[str, Any] = {
+            "text": self.text,
+            "intent": {"name": self.intent.label, "confidence": self.intent.confidence},
+            "entities": self.entities,
+            "intent_ranking": ranking,
+        }
+        if self.intent.rejected:
+            # Rasa puts the fallback first in the ranking with the rejected guess behind it.
+            body["intent_ranking"] = [
+                {"name": FALLBACK_INTENT, "confidence": self.intent.confidence},
+                *ranking,
+            ]
+        if self.sentiment is not None:
+            body["sentiment"] = {
+                "label": self.sentiment.label,
+                "score": self.sentiment.confidence,
+            }
+        return body
+
+
+class NluModels:
+    """The loaded classifiers. Loading is slow and synchronous: call it from a worker."""
+
+    def __init__(self, intent: TextClassifier, sentiment: TextClassifier | None) -> None:
+        self.intent = intent
+        self.sentiment = sentiment
+
+    @classmethod
+    def load(
+        cls, intent_dir: Path, sentiment_dir: Path | None, device: str | None = None
+    ) -> NluModels:
+        intent = TextClassifier.load(intent_dir, device=device or None)
+        sentiment = None
+        if sentiment_dir is not None:
+            sentiment = TextClassifier.load(sentiment_dir, device=device or None)
+        return cls(intent, sentiment)
+
+    def classify(self, texts: Sequence[str]) -> list[tuple[Prediction, Prediction | None]]:
+        intents = self.intent.predict(texts)
+        sentiments: list[Prediction | None] = (
+            list(self.sentiment.predict(texts)) if self.sentiment else [None] * len(texts)
+        )
+        return list(zip(intents, sentiments, strict=True))
+
+
+class NluService:
+    """The async face of the models: ``await parse(text)`` from any request handler."""
+
+    def __init__(
+        self,
+        models: NluModels,
+        *,
+        executor: Executor,
+        max_batch: int = 32,
+        max_wait_s: float = 0.002,
+        on_batch: Any = None,
+    ) -> None:
+        self.models = models
+        self._batcher: MicroBatcher[str, tuple[Prediction, Prediction | None]] = MicroBatcher(
+            self._classify,
+            executor=executor,
+            max_size=max_batch,
+            max_wait_s=max_wait_s,
+            on_batch=on_batch,
+        )
+
+    def _classify(self, texts: Sequence[str]) -> list[tuple[Prediction, Prediction | None]]:
+        # Read the attribute per batch so that a hot reload swaps models between batches.
+        return self.models.classify(texts)
+
+    @property
+    def batcher(self) -> MicroBatcher[str, tuple[Prediction, Prediction | None]]:
+        return self._batcher
+
+    def start(self) -> None:
+        self._batcher.start()
+
+    async def stop(self) -> None:
+        await self._batcher.stop()
+
+    def swap(self, models: NluModels) -> None:
+        self.models = models
+
+    async def parse(self, text: str, *, expecting: str | None = None) -> ParseResult:
+        intent, sentiment = await self._batcher.submit(text)
+        return ParseResult(
+            text=text,
+            intent=intent,
+            sentiment=sentiment,
+            entities=entity_rules.extract(text, expecting=expecting),
+        )

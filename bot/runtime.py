@@ -1,0 +1,147 @@
+"""Everything the bot needs to answer, loaded once from the model directories and data files.
+
+Loading takes seconds, so the server starts answering ``/healthz`` at once and loads in the
+background; ``/readyz`` and the chat endpoints wait for :class:`RuntimeHolder` to be ready.
+A reload builds a complete new :class:`Runtime` beside the old one and swaps it in a single
+assignment, so no request ever sees half of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.actions import ActionRunner, InProcessActions, RemoteActions
+from bot.config import Config
+from bot.conversation import ConversationProcessor, TurnListener
+from bot.dialogue import Dialogue, DialogueSettings
+from bot.domain import Domain
+from bot.metrics import Metrics
+from bot.nlu import NluModels, NluService
+from bot.storage import Store
+from retrieval.index import AnswerIndex, Hit
+from retrieval.templates import ResponseTemplates
+
+log = logging.getLogger(__name__)
+
+
+class NotReadyError(RuntimeError):
+    """The models are still loading (or failed to load)."""
+
+
+class IndexRetriever:
+    """Searches the answer index in the model worker, off the event loop."""
+
+    def __init__(self, index: AnswerIndex, executor: Executor) -> None:
+        self.index = index
+        self._executor = executor
+
+    async def search(self, text: str, k: int = 5) -> list[Hit]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.index.search, text, k)
+
+
+@dataclass
+class Runtime:
+    nlu: NluService
+    dialogue: Dialogue
+    processor: ConversationProcessor
+    domain: Domain
+    index: AnswerIndex | None
+    actions: ActionRunner | None
+    loaded_at: float = field(default_factory=time.time)
+
+    async def close(self) -> None:
+        await self.nlu.stop()
+        if self.actions is not None:
+            await self.actions.close()
+
+
+@dataclass
+class RuntimeHolder:
+    """The current runtime; a mutable box because app state is frozen once the app starts."""
+
+    runtime: Runtime | None = None
+    error: str | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def get(self) -> Runtime:
+        if self.runtime is None:
+            raise NotReadyError(self.error or "the models are still loading")
+        return self.runtime
+
+
+def _load_blocking(
+    config: Config,
+) -> tuple[NluModels, AnswerIndex | None, ResponseTemplates, Domain]:
+    from retrieval.encoder import load_encoder
+
+    started = time.perf_counter()
+    sentiment_dir: Path | None = config.sentiment_model_path
+    if sentiment_dir is not None and not sentiment_dir.exists():
+        log.warning("no sentiment model at %s; sentiment is not recorded", sentiment_dir)
+        sentiment_dir = None
+    models = NluModels.load(config.intent_model_path, sentiment_dir, device=config.device or None)
+    index: AnswerIndex | None = None
+    if config.index_path.exists():
+        encoder = load_encoder(config.encoder, device=config.device or None)
+        index = AnswerIndex.load(config.index_path, encoder)
+    else:
+        log.warning("no answer index at %s; retrieval is off", config.index_path)
+    templates = ResponseTemplates.load(config.responses_path)
+    domain = Domain.load(config.domain_path)
+    log.info("models loaded in %.1fs", time.perf_counter() - started)
+    return models, index, templates, domain
+
+
+def _actions(config: Config) -> ActionRunner | None:
+    if config.action_server_url:
+        return RemoteActions(config.action_server_url, timeout_s=config.action_timeout_s)
+    if config.actions_module:
+        return InProcessActions(config.actions_module, timeout_s=config.action_timeout_s)
+    default = config.data_dir / "actions.py"
+    if default.is_file():
+        return InProcessActions(str(default), timeout_s=config.action_timeout_s)
+    return None
+
+
+async def load_runtime(
+    config: Config,
+    store: Store,
+    executor: Executor,
+    metrics: Metrics,
+    listeners: tuple[TurnListener, ...] = (),
+) -> Runtime:
+    loop = asyncio.get_running_loop()
+    models, index, templates, domain = await loop.run_in_executor(executor, _load_blocking, config)
+    nlu = NluService(
+        models,
+        executor=executor,
+        max_batch=config.batch_max_size,
+        max_wait_s=config.batch_wait_ms / 1000,
+        on_batch=metrics.observe_batch,
+    )
+    nlu.start()
+    actions = _actions(config)
+    dialogue = Dialogue(
+        domain,
+        templates,
+        retriever=IndexRetriever(index, executor) if index is not None else None,
+        actions=actions,
+        settings=DialogueSettings(
+            retrieval_threshold=config.retrieval_threshold,
+            fallbacks_before_handoff=config.fallbacks_before_handoff,
+        ),
+    )
+    processor = ConversationProcessor(
+        store,
+        nlu,
+        dialogue,
+        mask_pii_in_storage=config.mask_pii_in_storage,
+        listeners=listeners,
+    )
+    return Runtime(nlu, dialogue, processor, domain, index, actions)

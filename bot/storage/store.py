@@ -1,0 +1,377 @@
+"""The conversation store: every read and write of conversation state goes through here.
+
+Writes that belong together (a reply, the slots it set, the escalation it opened) happen in
+one transaction, so a failure leaves either all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.messages import BotMessage
+from bot.storage.records import Conversation, Escalation, Turn
+from bot.storage.schema import conversations, escalations, metadata, turns
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or refused a write."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone=True columns; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, url: str, *, create: bool = True) -> Store:
+        """Connect, and create the tables when they do not exist yet."""
+        options: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        engine = create_async_engine(url, **options)
+        if url.startswith("sqlite"):
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        try:
+            if create:
+                async with engine.begin() as conn:
+                    await conn.run_sync(metadata.create_all)
+            else:
+                await store.ping()
+        except (SQLAlchemyError, OSError) as exc:
+            await engine.dispose()
+            raise StoreError(f"cannot open the store at {_redact(url)}: {exc}") from exc
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> bool:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    # Conversations ---------------------------------------------------------------------
+
+    async def conversation_for(self, channel: str, sender_id: str) -> Conversation:
+        """The sender's conversation on the channel, created on first contact."""
+        async with self.engine.begin() as conn:
+            found = await self._find_conversation(conn, channel, sender_id)
+            if found:
+                return found
+        now = utcnow()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(conversations).values(
+                        id=str(uuid.uuid4()),
+                        channel=channel,
+                        sender_id=sender_id,
+                        status="bot",
+                        slots={},
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass  # Another request created it between our read and write.
+        async with self.engine.begin() as conn:
+            found = await self._find_conversation(conn, channel, sender_id)
+        assert found is not None
+        return found
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(conversations).where(conversations.c.id == conversation_id)
+                )
+            ).first()
+        return _conversation(row) if row else None
+
+    async def _find_conversation(
+        self, conn: AsyncConnection, channel: str, sender_id: str
+    ) -> Conversation | None:
+        row = (
+            await conn.execute(
+                select(conversations).where(
+                    conversations.c.channel == channel, conversations.c.sender_id == sender_id
+                )
+            )
+        ).first()
+        return _conversation(row) if row else None
+
+    async def set_status(self, conversation_id: str, status: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(status=status, updated_at=utcnow())
+            )
+
+    # Turns -----------------------------------------------------------------------------
+
+    async def add_user_turn(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        message_id: str | None = None,
+        entities: Sequence[Mapping[str, Any]] | None = None,
+    ) -> tuple[Turn, bool]:
+        """Store a customer's message before anything else looks at it.
+
+        Returns the turn and whether it was new; a repeated ``message_id`` returns the turn
+        stored the first time.
+        """
+        if message_id is not None:
+            existing = await self.user_turn_by_message_id(conversation_id, message_id)
+            if existing:
+                return existing, False
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    insert(turns)
+                    .values(
+                        conversation_id=conversation_id,
+                        role="user",
+                        text=text,
+                        message_id=message_id,
+                        entities=list(entities) if entities else None,
+                        created_at=utcnow(),
+                    )
+                    .returning(turns)
+                )
+                row = result.one()
+                await conn.execute(
+                    update(conversations)
+                    .where(conversations.c.id == conversation_id)
+                    .values(updated_at=utcnow())
+                )
+        except IntegrityError:
+            if message_id is None:
+                raise
+            existing = await self.user_turn_by_message_id(conversation_id, message_id)
+            if existing is None:
+                raise
+            return existing, False
+        return _turn(row), True
+
+    async def user_turn_by_message_id(self, conversation_id: str, message_id: str) -> Turn | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(turns).where(
+                        turns.c.conversation_id == conversation_id,
+                        turns.c.message_id == message_id,
+                    )
+                )
+            ).first()
+        return _turn(row) if row else None
+
+    async def annotate_turn(
+        self,
+        turn_id: int,
+        *,
+        intent: str | None,
+        confidence: float | None,
+        sentiment: str | None,
+        sentiment_score: float | None,
+        entities: Sequence[Mapping[str, Any]] | None = None,
+        text: str | None = None,
+    ) -> None:
+        """Record what the models made of a stored customer message."""
+        values: dict[str, Any] = {
+            "intent": intent,
+            "confidence": confidence,
+            "sentiment": sentiment,
+            "sentiment_score": sentiment_score,
+        }
+        if entities is not None:
+            values["entities"] = list(entities) or None
+        if text is not None:
+            values["text"] = text
+        async with self.engine.begin() as conn:
+            await conn.execute(update(turns).where(turns.c.id == turn_id).values(**values))
+
+    async def record_reply(
+        self,
+        conversation_id: str,
+        user_turn_id: int,
+        messages: Sequence[BotMessage],
+        *,
+        route: str,
+        answer_source: str | None = None,
+        retrieval_score: float | None = None,
+        slots: Mapping[str, Any] | None = None,
+        escalation_reason: str | None = None,
+        user_route: bool = True,
+    ) -> list[Turn]:
+        """Store the bot's reply, its slots and any escalation in one transaction."""
+        now = utcnow()
+        stored: list[Turn] = []
+        async with self.engine.begin() as conn:
+            for message in messages:
+                row = (
+                    await conn.execute(
+                        insert(turns)
+                        .values(
+                            conversation_id=conversation_id,
+                            role="bot",
+                            text=message.text,
+                            reply_to=user_turn_id,
+                            route=route,
+                            answer_source=answer_source,
+                            retrieval_score=retrieval_score,
+                            payload=message.payload(),
+                            created_at=now,
+                        )
+                        .returning(turns)
+                    )
+                ).one()
+                stored.append(_turn(row))
+            if user_route:
+                await conn.execute(
+                    update(turns)
+                    .where(turns.c.id == user_turn_id)
+                    .values(
+                        route=route, answer_source=answer_source, retrieval_score=retrieval_score
+                    )
+                )
+            changes: dict[str, Any] = {"updated_at": now}
+            if slots is not None:
+                changes["slots"] = dict(slots)
+            if escalation_reason:
+                changes["status"] = "handoff"
+                await conn.execute(
+                    insert(escalations).values(
+                        conversation_id=conversation_id,
+                        reason=escalation_reason,
+                        status="open",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            await conn.execute(
+                update(conversations).where(conversations.c.id == conversation_id).values(**changes)
+            )
+        return stored
+
+    async def replies_to(self, user_turn_id: int) -> list[Turn]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(turns).where(turns.c.reply_to == user_turn_id).order_by(turns.c.id)
+            )
+            return [_turn(row) for row in rows]
+
+    async def turns(self, conversation_id: str, *, limit: int | None = None) -> list[Turn]:
+        """The conversation's turns, oldest first (the last ``limit`` when given)."""
+        query = select(turns).where(turns.c.conversation_id == conversation_id)
+        if limit is not None:
+            query = query.order_by(turns.c.id.desc()).limit(limit)
+        else:
+            query = query.order_by(turns.c.id)
+        async with self.engine.connect() as conn:
+            rows = [_turn(row) for row in await conn.execute(query)]
+        return sorted(rows, key=lambda t: t.id)
+
+    async def count_turns(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(turns))).scalar_one())
+
+    # Escalations -----------------------------------------------------------------------
+
+    async def escalations(
+        self, *, status: str | None = None, conversation_id: str | None = None
+    ) -> list[Escalation]:
+        query = select(escalations).order_by(escalations.c.created_at, escalations.c.id)
+        if status is not None:
+            query = query.where(escalations.c.status == status)
+        if conversation_id is not None:
+            query = query.where(escalations.c.conversation_id == conversation_id)
+        async with self.engine.connect() as conn:
+            return [_escalation(row) for row in await conn.execute(query)]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (staff, ops) run while the bot writes; the busy timeout rides out
+    # the short write locks of concurrent requests instead of failing them.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _conversation(row: Any) -> Conversation:
+    return Conversation(
+        id=row.id,
+        channel=row.channel,
+        sender_id=row.sender_id,
+        status=row.status,
+        slots=dict(row.slots or {}),
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def _turn(row: Any) -> Turn:
+    return Turn(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role=row.role,
+        text=row.text,
+        message_id=row.message_id,
+        reply_to=row.reply_to,
+        intent=row.intent,
+        confidence=row.confidence,
+        sentiment=row.sentiment,
+        sentiment_score=row.sentiment_score,
+        route=row.route,
+        answer_source=row.answer_source,
+        retrieval_score=row.retrieval_score,
+        entities=row.entities,
+        payload=row.payload,
+        created_at=_aware(row.created_at),
+    )
+
+
+def _escalation(row: Any) -> Escalation:
+    return Escalation(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        reason=row.reason,
+        status=row.status,
+        assignee=row.assignee,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+        resolved_at=_aware(row.resolved_at) if row.resolved_at else None,
+    )

@@ -1,0 +1,125 @@
+"""Evaluating a model directory on labelled data, through the serving classifier.
+
+Predictions come from :class:`bot.classifier.TextClassifier` (rejection rule included), so
+the figures describe exactly what ``frontdesk serve`` would answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.classifier import ModelDirError
+from training.datasets import TASKS, Example, load_examples
+from training.metrics import OUT_OF_SCOPE, canonical, classification_metrics
+from training.report import Scored, write_report
+
+if TYPE_CHECKING:
+    from bot.classifier import TextClassifier
+
+EVAL_BATCH_SIZE = 32
+
+
+def score_examples(
+    classifier: TextClassifier, examples: Sequence[Example], *, batch_size: int = EVAL_BATCH_SIZE
+) -> tuple[list[Scored], Any, float]:
+    """Predict every example in batches.
+
+    Returns the scored examples, the raw probability matrix (for threshold calibration)
+    and the mean milliseconds per message.
+    """
+    import numpy as np
+
+    texts = [e.text for e in examples]
+    chunks = []
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch_size):
+        chunks.append(classifier.probabilities(texts[start : start + batch_size]))
+    elapsed = time.perf_counter() - started
+    probabilities = (
+        np.concatenate(chunks) if chunks else np.zeros((0, len(classifier.labels)), "float32")
+    )
+    scored = []
+    for example, row in zip(examples, probabilities, strict=True):
+        prediction = classifier.decide(row)
+        scored.append(
+            Scored(
+                example=example,
+                gold=canonical(example.label),
+                predicted=canonical(prediction.label),
+                top_label=prediction.top_label,
+                confidence=prediction.confidence,
+            )
+        )
+    ms_per_message = 1000.0 * elapsed / len(texts) if texts else 0.0
+    return scored, probabilities, ms_per_message
+
+
+def summarise(scored: Sequence[Scored], ms_per_message: float) -> dict[str, Any]:
+    metrics = classification_metrics([s.gold for s in scored], [s.predicted for s in scored])
+    metrics["ms_per_message"] = round(ms_per_message, 3)
+    return metrics
+
+
+def load_classifier(model_dir: str | Path) -> TextClassifier:
+    from bot.classifier import TextClassifier
+
+    try:
+        return TextClassifier.load(model_dir)
+    except ModelDirError as exc:
+        # The CLI reports ValueErrors as bad input; a wrong --model path is exactly that.
+        raise ValueError(f"model: {exc}") from exc
+
+
+def evaluate(
+    task: str,
+    model_dir: str | Path,
+    data: str | Path,
+    *,
+    report_dir: str | Path | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> dict[str, Any]:
+    """Score ``model_dir`` on ``data`` and write report.md and confusion.png.
+
+    The report goes to ``report_dir`` (default: the model directory). Returns a
+    JSON-serialisable dict: accuracy, macro_f1, macro_recall, weighted_f1, n,
+    ms_per_message; in_scope_accuracy and oos_precision/recall/f1 when the data has
+    out-of-scope rows; and where the report was written.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task: got {task!r}, expected one of {', '.join(TASKS)}")
+    examples = load_examples(data, text_column=text_column, label_column=label_column, task=task)
+    classifier = load_classifier(model_dir)
+    if classifier.card.task != task:
+        raise ValueError(
+            f"task: {model_dir} holds a {classifier.card.task} model, not {task}; "
+            f"run 'frontdesk eval {classifier.card.task}' or point --model at a {task} model"
+        )
+    scored, _, ms_per_message = score_examples(classifier, examples)
+    metrics = summarise(scored, ms_per_message)
+    # Out-of-scope rows are never unknown: any model can reject.
+    known = {canonical(label) for label in classifier.labels} | {OUT_OF_SCOPE}
+    unknown = sorted({s.gold for s in scored} - known)
+    report = write_report(
+        Path(report_dir) if report_dir is not None else Path(model_dir),
+        title=f"{task.capitalize()} evaluation",
+        metrics=metrics,
+        scored=scored,
+        context={
+            "model": model_dir,
+            "data": data,
+            "threshold": classifier.card.threshold,
+            **({"labels unknown to the model": ", ".join(unknown)} if unknown else {}),
+        },
+    )
+    return {
+        "task": task,
+        "model": str(model_dir),
+        "data": str(data),
+        **metrics,
+        **({"unknown_labels": unknown} if unknown else {}),
+        "report": str(report),
+    }
