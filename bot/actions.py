@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import inspect
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -109,6 +110,13 @@ class InProcessActions:
             for name, run in self._executor.actions.items()
             if getattr(run, "__module__", "") == module.__name__
         }
+        # rasa_sdk calls a synchronous ``run`` on the event loop: one slow action (a blocking
+        # HTTP call, a sleep) would stall every conversation and outlive the timeout. Run those
+        # in a worker thread instead; the timeout then holds (the thread finishes on its own).
+        for name in self._names:
+            run = self._executor.actions[name]
+            if not inspect.iscoroutinefunction(run):
+                self._executor.actions[name] = _in_thread(run)
         self._timeout_s = timeout_s
 
     def known(self, name: str) -> bool:
@@ -130,6 +138,16 @@ class InProcessActions:
 
     async def close(self) -> None:
         return None
+
+
+def _in_thread(run: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def run_in_thread(dispatcher: Any, tracker: Any, domain: Any) -> Any:
+        result = await asyncio.to_thread(run, dispatcher, tracker, domain)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return run_in_thread
 
 
 class RemoteActions:
@@ -154,6 +172,11 @@ class RemoteActions:
                 async with self._session.post(self._url, json=dict(call)) as response:
                     if response.status == 200:
                         body = await response.json()
+                        if not isinstance(body, dict):
+                            raise ActionError(
+                                f"action server returned {type(body).__name__} for {name}, "
+                                "expected a JSON object"
+                            )
                         return ActionResult(
                             list(body.get("events") or []), list(body.get("responses") or [])
                         )

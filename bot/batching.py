@@ -44,6 +44,8 @@ class MicroBatcher(Generic[T, R]):
         self._on_batch = on_batch
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # The batch the consumer holds (collecting or running), so stop() can fail it too.
+        self._batch: list[tuple[T, asyncio.Future[R]]] = []
         self.stats = BatchStats()
 
     @property
@@ -60,8 +62,11 @@ class MicroBatcher(Generic[T, R]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        pending = self._batch
+        self._batch = []
         while not self._queue.empty():
-            _, future = self._queue.get_nowait()
+            pending.append(self._queue.get_nowait())
+        for _, future in pending:
             if not future.done():
                 future.set_exception(RuntimeError("the model worker stopped"))
 
@@ -75,7 +80,9 @@ class MicroBatcher(Generic[T, R]):
     async def _consume(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
+            self._batch = []
+            batch = self._batch
+            batch.append(await self._queue.get())
             deadline = loop.time() + self._max_wait_s
             while len(batch) < self._max_size:
                 remaining = deadline - loop.time()
@@ -100,6 +107,14 @@ class MicroBatcher(Generic[T, R]):
                 for _, fut in live:
                     if not fut.done():
                         fut.set_exception(exc)
+                continue
+            if len(results) != len(live):
+                error = RuntimeError(
+                    f"the batch function returned {len(results)} results for {len(live)} items"
+                )
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(error)
                 continue
             elapsed = time.perf_counter() - started
             self.stats.batches += 1

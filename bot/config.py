@@ -45,6 +45,8 @@ class Config:
     action_timeout_s: float = 5.0
     # Dialogue policy
     retrieval_threshold: float = 0.62
+    retrieval_strong_threshold: float = 0.85
+    intent_confident: float = 0.8
     fallbacks_before_handoff: int = 2
     # Inference batching: concurrent requests share one forward pass.
     batch_max_size: int = 32
@@ -134,8 +136,9 @@ class Config:
         """
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        file = Path(path) if path else Path(env.get(ENV_PREFIX + "CONFIG", DEFAULT_CONFIG_FILE))
-        if path is not None and not file.is_file():
+        named = path or env.get(ENV_PREFIX + "CONFIG")
+        file = Path(named) if named else Path(DEFAULT_CONFIG_FILE)
+        if named and not file.is_file():
             raise ConfigError(f"config file {file} does not exist")
         if file.is_file():
             values.update(_read_toml(file))
@@ -221,10 +224,11 @@ def _convert(key: str, value: Any, hint: Any) -> Any:
             return str(value)
     except ValueError:
         expected = {
-            "bool": "true or false",
-            "int": "an integer",
-            "float": "a number",
-        }.get(text, text)
+            bool: "true or false",
+            int: "an integer",
+            float: "a number",
+            str: "a string",
+        }.get(hint, text)
         raise ConfigError(
             f"setting {key}={value!r} is invalid: expected {expected} "
             f"(set it in frontdesk.toml or {ENV_PREFIX}{key.upper()})"

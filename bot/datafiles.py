@@ -79,38 +79,51 @@ def read_rows(path: str | Path) -> tuple[list[str], list[Row]]:
 
 
 def _read_csv(path: Path, delimiter: str) -> tuple[list[str], list[Row]]:
+    reader: Any = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter)
-            header = [name.strip() for name in (reader.fieldnames or [])]
+            # csv.reader (not DictReader) so that blank lines, which DictReader skips silently,
+            # still count: a row starts on the line after the previous row ended.
+            reader = csv.reader(handle, delimiter=delimiter)
+            header: list[str] = []
+            for record in reader:
+                if record:
+                    header = [name.strip() for name in record]
+                    break
             if not header:
                 raise DataFileError(path, "the file is empty", line=1, fix="add a header row")
-            reader.fieldnames = header
             rows: list[Row] = []
             line = reader.line_num
             for record in reader:
-                if None in record:
+                start, line = line + 1, reader.line_num
+                if not record:
+                    continue
+                if len(record) > len(header):
                     raise DataFileError(
                         path,
-                        f"{len(header) + len(record[None])} fields but the header has "  # type: ignore[index]
-                        f"{len(header)}",
-                        line=line + 1,
+                        f"{len(record)} fields but the header has {len(header)}",
+                        line=start,
                         fix="quote values that contain the delimiter",
                     )
-                rows.append(Row(line + 1, {k: v for k, v in record.items() if k is not None}))
-                line = reader.line_num
+                values: dict[str, Any] = dict.fromkeys(header)
+                values.update(zip(header, record, strict=False))
+                rows.append(Row(start, values))
             return header, rows
     except UnicodeDecodeError as exc:
         raise DataFileError(path, f"not UTF-8 text ({exc.reason})", fix="save it as UTF-8") from exc
     except csv.Error as exc:
-        raise DataFileError(path, f"malformed CSV: {exc}", fix="check quoting") from exc
+        line_num = reader.line_num if reader is not None else None
+        raise DataFileError(
+            path, f"malformed CSV: {exc}", line=line_num, fix="check quoting"
+        ) from exc
 
 
 def _read_jsonl(path: Path) -> tuple[list[str], list[Row]]:
     header: dict[str, None] = {}
     rows: list[Row] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # split("\n"), not splitlines(): JSON strings may hold U+2028 and friends unescaped.
+        lines = path.read_text(encoding="utf-8-sig").split("\n")
     except UnicodeDecodeError as exc:
         raise DataFileError(path, f"not UTF-8 text ({exc.reason})", fix="save it as UTF-8") from exc
     for number, text in enumerate(lines, start=1):

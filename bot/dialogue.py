@@ -45,6 +45,9 @@ class Retriever(Protocol):
 @dataclass(frozen=True, slots=True)
 class DialogueSettings:
     retrieval_threshold: float = 0.62
+    # A near-verbatim match of a historical question beats a lukewarm intent.
+    retrieval_strong_threshold: float = 0.85
+    intent_confident: float = 0.8
     fallbacks_before_handoff: int = 2
 
 
@@ -104,6 +107,12 @@ class Dialogue:
                 if missing:
                     return self._ask(missing[0], action, slots)
                 return await self._run_action(action, sender_id, parse, slots)
+            if parse.intent.confidence < self.settings.intent_confident:
+                strong = await self._retrieve(
+                    parse.text, slots, self.settings.retrieval_strong_threshold
+                )
+                if strong is not None:
+                    return strong
             rendered = self._template(intent, slots)
             if rendered is not None:
                 return Reply((rendered,), "template", f"template:{intent}", slots=slots)
@@ -154,16 +163,19 @@ class Dialogue:
         message = self._template(FALLBACK_INTENT, slots) or BotMessage(DEFAULT_FALLBACK)
         return Reply((message,), "fallback", None, slots=slots)
 
-    async def _retrieve(self, text: str, slots: dict[str, Any]) -> Reply | None:
+    async def _retrieve(
+        self, text: str, slots: dict[str, Any], threshold: float | None = None
+    ) -> Reply | None:
         if self.retriever is None or not text:
             return None
+        threshold = self.settings.retrieval_threshold if threshold is None else threshold
         try:
             hits = await self.retriever.search(text, k=5)
         except Exception:
             log.exception("answer index search failed; falling back")
             return None
         for hit in hits:
-            if hit.score < self.settings.retrieval_threshold:
+            if hit.score < threshold:
                 break
             answer = fill_text(hit.answer, slots)
             if answer:

@@ -62,7 +62,7 @@ class Domain:
         categories = _str_map(path, data, "categories")
         intent_actions = _str_map(path, data, "intent_actions")
         slots: dict[str, SlotSpec] = {}
-        for name, spec in (data.get("slots") or {}).items():
+        for name, spec in _mapping(path, data, "slots").items():
             if not isinstance(spec, dict):
                 raise DataFileError(
                     path,
@@ -76,7 +76,7 @@ class Domain:
                 prompt=str(spec.get("prompt") or f"Could you tell me your {name}?"),
             )
         required: dict[str, tuple[str, ...]] = {}
-        for action, names in (data.get("required_slots") or {}).items():
+        for action, names in _mapping(path, data, "required_slots").items():
             if not isinstance(names, list):
                 raise DataFileError(
                     path,
@@ -96,10 +96,14 @@ class Domain:
         return cls(categories, intent_actions, slots, required)
 
 
-def _str_map(path: Path, data: Mapping[str, Any], key: str) -> dict[str, str]:
+def _mapping(path: Path, data: Mapping[str, Any], key: str) -> dict[Any, Any]:
     value = data.get(key) or {}
     if not isinstance(value, dict):
         raise DataFileError(
             path, f"{key} must be a mapping", field=key, fix="write name: value pairs"
         )
-    return {str(k): str(v) for k, v in value.items()}
+    return value
+
+
+def _str_map(path: Path, data: Mapping[str, Any], key: str) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _mapping(path, data, key).items()}

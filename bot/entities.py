@@ -13,11 +13,16 @@ from typing import Any
 EXTRACTOR = "RegexEntityExtractor"
 
 _ORDER = re.compile(r"(?<![\w-])(?:NW[-\s]?)(\d{5})(?!\d)", re.IGNORECASE)
-_BARE_ORDER = re.compile(r"(?<![\w-])#?(\d{5})(?![\d.,])")
+# A sentence may end right after the number ("It's 12345."); a decimal may not follow it.
+_BARE_ORDER = re.compile(r"(?<![\w-])#?(\d{5})(?![.,]?\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# 1,234.56 (thousands separators) or 12.50 / 12,50; never a part of a longer number.
+_NUMBER = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:[.,]\d{1,2})?)(?![.,]?\d)"
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?")
 _AMOUNT = re.compile(
-    r"(?:(?P<cur1>[€$£]|EUR|USD|GBP)\s?(?P<num1>\d+(?:[.,]\d{1,2})?)"
-    r"|(?P<num2>\d+(?:[.,]\d{1,2})?)\s?(?P<cur2>[€$£]|EUR|USD|GBP|euros?|dollars?|pounds?))",
+    rf"(?:(?P<cur1>[€$£]|\b(?:EUR|USD|GBP))\s?(?P<num1>{_NUMBER})"
+    rf"|(?<![\d.,])(?P<num2>{_NUMBER})\s?"
+    r"(?P<cur2>[€$£]|(?:euros?|dollars?|pounds?|EUR|USD|GBP)\b))",
     re.IGNORECASE,
 )
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -73,7 +78,11 @@ def extract(
         for match in _BARE_ORDER.finditer(text):
             add("order_id", normalise_order_id(match.group(1)), match.start(), match.end())
     for match in _AMOUNT.finditer(text):
-        number = (match.group("num1") or match.group("num2")).replace(",", ".")
+        number = match.group("num1") or match.group("num2")
+        if _THOUSANDS.fullmatch(number):
+            number = number.replace(",", "")
+        else:
+            number = number.replace(",", ".")
         currency = (match.group("cur1") or match.group("cur2") or "").lower()
         code = _CURRENCIES.get(currency, currency.upper())
         add("amount", {"value": float(number), "currency": code}, match.start(), match.end())

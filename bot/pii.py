@@ -7,7 +7,7 @@ import re
 
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\w-])\+?\d[\d ()./-]{7,}\d(?![\w-])")
+_PHONE = re.compile(r"(?<![\w(+-])(?:\+|\(\+?)?\d[\d ()./-]{7,}\d(?![\w-])")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -31,9 +31,14 @@ def mask_pii(text: str) -> str:
     """Replace what identifies a person or a card with a placeholder that keeps the meaning."""
     text = _CARD.sub(_card, text)
     text = _EMAIL.sub("[email]", text)
-    return _PHONE.sub(
-        lambda m: "[phone]" if len(re.sub(r"\D", "", m.group(0))) >= 9 else m.group(0), text
-    )
+    return _PHONE.sub(_phone, text)
+
+
+def _phone(match: re.Match[str]) -> str:
+    # E.164 numbers have at most 15 digits; longer runs (a non-Luhn 16-digit reference) are
+    # not phone numbers and stay as they are.
+    digits = len(re.sub(r"\D", "", match.group(0)))
+    return "[phone]" if 9 <= digits <= 15 else match.group(0)
 
 
 class PiiFilter(logging.Filter):

@@ -134,6 +134,8 @@ async def load_runtime(
         actions=actions,
         settings=DialogueSettings(
             retrieval_threshold=config.retrieval_threshold,
+            retrieval_strong_threshold=config.retrieval_strong_threshold,
+            intent_confident=config.intent_confident,
             fallbacks_before_handoff=config.fallbacks_before_handoff,
         ),
     )

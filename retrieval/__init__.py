@@ -1,0 +1,6 @@
+"""Answer retrieval: sentence embeddings, the FAISS answer index and response templates.
+
+Nothing is imported here on purpose: ``bot`` imports this package at start-up, and torch,
+sentence-transformers and FAISS should load only when a module that needs them does
+(``retrieval.encoder``, ``retrieval.index``).
+"""

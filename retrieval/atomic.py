@@ -39,6 +39,10 @@ def replace_directory(
     index with ``--out .`` must fail, not wipe the working directory.
     """
     target = Path(target)
+    if target.is_symlink():
+        # Replace what the link points to and keep the link: swapping the link itself
+        # would turn a deliberate symlink layout into a plain directory.
+        target = target.resolve()
     if target.exists() and not target.is_dir():
         raise DirectoryReplaceError(f"{target} exists and is not a directory")
     if target.is_dir() and not replaceable(target):

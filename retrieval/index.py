@@ -142,6 +142,7 @@ class AnswerIndex:
         self._entries = entries
         self._keys = {pair.id: key for key, pair in entries.items()}
         self._masked: set[int] = masked or set()
+        self._selector: tuple[Any, Any] | None = None  # built from _masked on first search
         self._next_key = max([*entries, *self._masked], default=-1) + 1
         self._index_type = index_type
         self._settings = settings
@@ -285,10 +286,12 @@ class AnswerIndex:
         ef = max(int(self._build.get("hnsw", {}).get("ef_search", 0)), k)
         if not self._masked:
             return self._index.search(vectors, k, params=_hnsw_params(ef))
-        # Keep the selectors in locals: the SWIG objects only hold raw pointers to them.
-        masked = faiss.IDSelectorBatch(np.fromiter(self._masked, dtype=np.int64))
-        live = faiss.IDSelectorNot(masked)
-        return self._index.search(vectors, k, params=_hnsw_params(ef, live))
+        if self._selector is None:
+            # Both objects are kept: the SWIG "not" selector holds only a raw pointer to the
+            # batch selector, which Python would otherwise free.
+            masked = faiss.IDSelectorBatch(np.fromiter(self._masked, dtype=np.int64))
+            self._selector = (masked, faiss.IDSelectorNot(masked))
+        return self._index.search(vectors, k, params=_hnsw_params(ef, self._selector[1]))
 
     def _hit(self, key: int, score: float) -> Hit:
         pair = self._entries[key]
@@ -354,6 +357,7 @@ class AnswerIndex:
         info["compacted_at"] = _now()
         self._index, self._index_type, self._build = index, index_type, info
         self._masked = set()
+        self._selector = None
 
     def _drop(self, ids: Sequence[str]) -> None:
         keys = [self._keys.pop(i) for i in ids]
@@ -361,6 +365,7 @@ class AnswerIndex:
             del self._entries[key]
         if self._index_type == "hnsw":
             self._masked.update(keys)
+            self._selector = None
         else:
             self._index.remove_ids(np.array(keys, dtype=np.int64))
 

@@ -11,6 +11,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -120,3 +121,42 @@ def app_config(tmp_path: Path, **overrides: object) -> Config:
     }
     values.update(overrides)
     return Config.from_mapping(values)
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@dataclass(frozen=True)
+class TinyModels:
+    """Real models trained on a few rows: quick to make, and they memorise their rows."""
+
+    models_dir: Path
+    intent: Path
+    sentiment: Path
+    index: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    from retrieval.build import build_index
+    from training.train import TrainSettings, train
+
+    root = tmp_path_factory.mktemp("models")
+    for task, data in (("intent", "tiny_nlu.csv"), ("sentiment", "tiny_sentiment.csv")):
+        # Validating on the training rows makes the calibrated threshold accept them, so
+        # tests can rely on what the model says about exactly those texts.
+        train(
+            TrainSettings(
+                task=task,
+                data=FIXTURES / data,
+                validation_data=FIXTURES / data,
+                out=root / task,
+                epochs=20,
+                learning_rate=3e-4,
+                batch_size=8,
+                max_length=16,
+                quiet=True,
+            )
+        )
+    build_index(FIXTURES / "tiny_qa.csv", root / "index", progress=False)
+    return TinyModels(root, root / "intent", root / "sentiment", root / "index")

@@ -140,7 +140,9 @@ def _read_tabular(
     path: Path, text_column: str | None, label_column: str | None, task: str | None
 ) -> list[Example]:
     header, rows = read_rows(path)
-    text_key = pick_column(path, header, [text_column] if text_column else TEXT_COLUMNS, role="text")
+    text_key = pick_column(
+        path, header, [text_column] if text_column else TEXT_COLUMNS, role="text"
+    )
     label_key = pick_column(
         path, header, [label_column] if label_column else LABEL_COLUMNS[task], role="label"
     )
@@ -168,7 +170,11 @@ def _row_text(path: Path, row: Row, column: str) -> str:
         )
     if value is None or not value.strip():
         raise DataFileError(
-            path, "empty text", line=row.line, field=column, fix="fill in the text or delete the row"
+            path,
+            "empty text",
+            line=row.line,
+            field=column,
+            fix="fill in the text or delete the row",
         )
     return value.strip()
 

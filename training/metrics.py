@@ -119,4 +119,6 @@ def argmax_macro_f1(label_ids: Sequence[int], predicted_ids: Sequence[int]) -> f
     from sklearn.metrics import f1_score
 
     labels = sorted(set(int(i) for i in label_ids))
-    return float(f1_score(label_ids, predicted_ids, labels=labels, average="macro", zero_division=0))
+    return float(
+        f1_score(label_ids, predicted_ids, labels=labels, average="macro", zero_division=0)
+    )

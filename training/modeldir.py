@@ -42,6 +42,29 @@ def make_staging_dir(out: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
 
 
+def _umask() -> int:
+    # Reading the umask without os.umask(), which would briefly change it for every thread.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _open_permissions(directory: Path) -> None:
+    """Give the tree the permissions a plain mkdir/open would have.
+
+    mkdtemp creates 0700 and some savers write 0600 files, which would lock out a
+    ``frontdesk serve`` running as another user.
+    """
+    mask = _umask()
+    directory.chmod(0o777 & ~mask)
+    for path in directory.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -54,6 +77,7 @@ def publish(staging: Path, out: Path) -> None:
     of one rename, or the complete new one.
     """
     check_out_dir(out)
+    _open_permissions(staging)
     if out.exists():
         old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(out, old)

@@ -1,0 +1,83 @@
+"""Validation of TrainSettings: every error names the field, the value and the expected form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from training.train import TrainSettings, default_epochs, default_learning_rate
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "nlu.csv"
+    path.write_text("text,intent\nhello,greet\n", encoding="utf-8")
+    return path
+
+
+def settings(data: Path, **overrides: Any) -> TrainSettings:
+    return TrainSettings(**{"task": "intent", "data": data, "out": data.parent / "m", **overrides})
+
+
+def test_valid_settings_keep_defaults_and_turn_strings_into_paths(data: Path) -> None:
+    made = TrainSettings(task="intent", data=str(data), out=str(data.parent / "m"))  # type: ignore[arg-type]
+
+    assert made.data == data and isinstance(made.out, Path)
+    assert (made.seed, made.resume, made.quiet, made.epochs) == (42, False, False, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("task", "ner", "expected one of intent, sentiment"),
+        ("epochs", 0, "expected a number of epochs greater than 0"),
+        ("epochs", float("nan"), "expected a number of epochs greater than 0"),
+        ("max_minutes", -1, "expected a number of minutes greater than 0"),
+        ("learning_rate", 2.0, "expected a number between 0 and 1"),
+        ("batch_size", 0, "expected a whole number from 1 to 4096"),
+        ("batch_size", True, "expected a whole number from 1 to 4096"),
+        ("max_length", 4, "expected a whole number of tokens, 8 to 512"),
+        ("seed", -1, "expected a whole number from 0 to 4294967295"),
+        ("peft", "qlora", "expected None or one of lora"),
+        ("text_column", " ", "expected a column name"),
+        ("resume", "yes", "expected true or false"),
+    ],
+)
+def test_invalid_setting_error_names_field_value_and_expected_form(
+    data: Path, field: str, value: Any, expected: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        settings(data, **{field: value})
+
+    assert str(caught.value).startswith(f"{field}: got {value!r}, {expected}")
+
+
+def test_missing_data_path_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^data: got .*missing.csv'\), expected an existing"):
+        TrainSettings(task="intent", data=tmp_path / "missing.csv", out=tmp_path / "m")
+
+
+def test_base_model_must_be_a_local_checkpoint_directory(data: Path) -> None:
+    with pytest.raises(ValueError, match=r"^base_model: .*nothing is downloaded"):
+        settings(data, base_model=Path("bert-base-uncased"))
+
+
+def test_missing_validation_file_is_named(data: Path) -> None:
+    with pytest.raises(ValueError, match=r"^validation_data: got"):
+        settings(data, validation_data=data.parent / "nope.csv")
+
+
+def test_default_epochs_give_small_data_more_passes_within_bounds() -> None:
+    assert default_epochs(10) == 10
+    assert default_epochs(1080) == 8
+    assert default_epochs(100_000) == 2
+
+
+def test_default_learning_rate_is_higher_for_small_models(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"hidden_size": 384}', encoding="utf-8")
+    small = default_learning_rate(tmp_path)
+    (tmp_path / "config.json").write_text('{"hidden_size": 768}', encoding="utf-8")
+
+    assert (small, default_learning_rate(tmp_path)) == (1e-4, 5e-5)

@@ -1,0 +1,178 @@
+"""End-to-end training into a model directory that serving can load (training.train)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.classifier import FALLBACK_INTENT, TextClassifier
+from bot.datafiles import DataFileError
+from tests.training.conftest import (
+    TINY_INTENTS,
+    TrainedModel,
+    tiny_settings,
+    write_intents_csv,
+)
+from training.finetune import tensorboard_available
+from training.train import train
+
+pytestmark = pytest.mark.slow
+
+MODEL_FILES = {
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "labels.json",
+    "frontdesk.json",
+    "metrics.json",
+    "report.md",
+    "confusion.png",
+}
+
+
+def test_training_writes_a_complete_model_directory(tiny_intent_model: TrainedModel) -> None:
+    names = {path.name for path in tiny_intent_model.out.iterdir()}
+
+    assert names >= MODEL_FILES
+
+
+def test_labels_json_lists_the_labels_in_the_model_output_order(
+    tiny_intent_model: TrainedModel,
+) -> None:
+    out = tiny_intent_model.out
+    labels = json.loads((out / "labels.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+
+    assert labels == sorted(TINY_INTENTS)
+    assert [config["id2label"][str(i)] for i in range(len(labels))] == labels
+
+
+def test_frontdesk_json_follows_the_serving_schema(tiny_intent_model: TrainedModel) -> None:
+    card = json.loads((tiny_intent_model.out / "frontdesk.json").read_text())
+
+    assert card["format_version"] == 1
+    assert card["task"] == "intent"
+    assert card["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert card["max_length"] == 16
+    assert card["rejection"]["method"] == "max_softmax"
+    assert 0.0 <= card["rejection"]["threshold"] < 1.0
+    assert card["oos_labels"] == ["oos", "out_of_scope"]
+    assert re.fullmatch(r"[0-9a-f]{64}", card["data_fingerprint"])
+    assert datetime.fromisoformat(card["created_at"]).utcoffset() == timedelta(0)
+    assert card["training"]["settings"]["epochs"] == 1
+    assert card["training"]["validation_split"] == "stratified"
+
+
+def test_served_classifier_predicts_one_of_the_trained_labels(
+    tiny_intent_model: TrainedModel,
+) -> None:
+    classifier = TextClassifier.load(tiny_intent_model.out)
+
+    [prediction] = classifier.predict(["where is my order"])
+
+    assert prediction.top_label in TINY_INTENTS
+    assert prediction.label in {*TINY_INTENTS, FALLBACK_INTENT}
+    assert 0.0 < prediction.confidence <= 1.0
+
+
+def test_training_result_is_one_json_line_with_validation_metrics(
+    tiny_intent_model: TrainedModel,
+) -> None:
+    result = tiny_intent_model.result
+    metrics_file = json.loads((tiny_intent_model.out / "metrics.json").read_text())
+
+    assert "\n" not in json.dumps(result)
+    assert result["labels"] == 4 and result["train_examples"] + result["validation_examples"] == 24
+    assert {"accuracy", "macro_f1", "in_scope_accuracy", "oos_f1"} <= set(result["validation"])
+    assert metrics_file["n"] == result["validation_examples"]
+    assert metrics_file["threshold"] == result["threshold"]
+
+
+def test_training_leaves_no_checkpoints_or_staging_directories(
+    tiny_intent_model: TrainedModel,
+) -> None:
+    assert [p.name for p in tiny_intent_model.out.parent.iterdir()] == ["intent"]
+
+
+@pytest.mark.skipif(not tensorboard_available(), reason="tensorboard is not installed")
+def test_tensorboard_logs_are_kept_in_runs(tiny_intent_model: TrainedModel) -> None:
+    assert list((tiny_intent_model.out / "runs").glob("events.out.tfevents.*"))
+
+
+# --- refusals (all before any model is loaded) -------------------------------------------
+
+
+def test_training_refuses_conflicting_labels_and_lists_both_lines(tmp_path: Path) -> None:
+    data = write_intents_csv(
+        tmp_path / "nlu.csv", {"greet": ["hello", "hi"], "goodbye": ["Hello!", "bye"]}
+    )
+
+    with pytest.raises(ValueError) as caught:
+        train(tiny_settings(data, tmp_path / "m"))
+
+    message = str(caught.value)
+    assert message.startswith("data: 1 text(s) carry conflicting labels")
+    assert f"'greet' at {data}:2; 'goodbye' at {data}:4" in message
+
+
+def test_training_refuses_to_replace_a_directory_that_is_not_a_model(tmp_path: Path) -> None:
+    data = write_intents_csv(tmp_path / "nlu.csv", TINY_INTENTS)
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+
+    with pytest.raises(ValueError, match=r"^out: .* is not a Frontdesk model directory"):
+        train(tiny_settings(data, tmp_path / "precious"))
+
+
+def test_validation_file_label_unknown_to_training_is_reported_with_its_line(
+    tmp_path: Path,
+) -> None:
+    data = write_intents_csv(tmp_path / "nlu.csv", TINY_INTENTS)
+    validation = write_intents_csv(
+        tmp_path / "val.csv", {"greet": ["yo"], "refund": ["money back"]}
+    )
+
+    with pytest.raises(DataFileError) as caught:
+        train(tiny_settings(data, tmp_path / "m", validation_data=validation))
+
+    assert (caught.value.path, caught.value.line) == (str(validation), 3)
+    assert "label 'refund' does not occur in the training data" in str(caught.value)
+
+
+def test_lora_is_a_clear_error_without_peft_or_a_gpu(tmp_path: Path) -> None:
+    data = write_intents_csv(tmp_path / "nlu.csv", TINY_INTENTS)
+
+    with pytest.raises(ValueError, match=r"^peft: 'lora' (needs the peft package|is for GPUs)"):
+        train(tiny_settings(data, tmp_path / "m", peft="lora"))
+
+
+def test_resume_continues_from_the_checkpoints_a_failed_run_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.modeldir
+
+    data = write_intents_csv(tmp_path / "nlu.csv", TINY_INTENTS)
+    out = tmp_path / "model"
+    checkpoints = tmp_path / ".model.checkpoints"
+
+    def crash(staging: Path, target: Path) -> None:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training.modeldir, "publish", crash)
+        with pytest.raises(RuntimeError, match="disk full"):
+            train(tiny_settings(data, out))
+    assert not out.exists()
+    assert [p.name for p in checkpoints.glob("checkpoint-*")] == ["checkpoint-2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.checkpoints", "nlu.csv"]
+
+    train(tiny_settings(data, out, resume=True))
+
+    card = json.loads((out / "frontdesk.json").read_text())
+    assert card["training"]["resumed_from"] == str(checkpoints / "checkpoint-2")
+    assert not checkpoints.exists()
