@@ -78,8 +78,12 @@ class RuntimeHolder:
 def _load_blocking(
     config: Config,
 ) -> tuple[NluModels, AnswerIndex | None, ResponseTemplates, Domain]:
+    from transformers.utils import logging as hf_logging
+
     from retrieval.encoder import load_encoder
 
+    # A server's log is for requests; per-file weight-loading bars are noise there.
+    hf_logging.disable_progress_bar()
     started = time.perf_counter()
     sentiment_dir: Path | None = config.sentiment_model_path
     if sentiment_dir is not None and not sentiment_dir.exists():

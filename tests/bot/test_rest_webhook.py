@@ -21,7 +21,8 @@ from tests.conftest import TinyModels, app_config
 WEBHOOK = "/webhooks/rest/webhook"
 GREETINGS = {
     "Hi! I'm the Northwind Goods assistant. How can I help you today?",
-    "Hello and welcome to Northwind Goods! I can help with orders, deliveries, returns and payments.",
+    "Hello and welcome to Northwind Goods! "
+    "I can help with orders, deliveries, returns and payments.",
 }
 
 
