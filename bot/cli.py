@@ -89,6 +89,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    config = _config(args)
+    try:
+        pid = int(config.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        raise ConfigError(
+            f"no running server: {config.pid_file} is missing or unreadable; "
+            "start one with 'frontdesk serve' (or set pid_file to the one it uses)"
+        ) from None
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise ConfigError(
+            f"no process {pid} (from {config.pid_file}); is the server running?"
+        ) from None
+    print(f"asked server {pid} to reload its models, index and data files")
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.chat import chat
 
@@ -154,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(run=cmd_serve)
+
+    reload = commands.add_parser("reload", help="make a running server re-read models and data")
+    reload.set_defaults(run=cmd_reload)
 
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--sender", help="conversation id to continue")

@@ -60,6 +60,8 @@ class Config:
     request_timeout_s: float = 30.0
     mask_pii_in_storage: bool = False
     log_level: str = "INFO"
+    # Where `frontdesk serve` writes its process id, so `frontdesk reload` can signal it.
+    pid_file: Path = Path("var/frontdesk.pid")
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

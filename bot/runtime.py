@@ -45,15 +45,52 @@ class IndexRetriever:
         return await loop.run_in_executor(self._executor, self.index.search, text, k)
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What is read from disk: the part of a runtime that a reload replaces."""
+
+    models: NluModels
+    index: AnswerIndex | None
+    templates: ResponseTemplates
+    domain: Domain
+
+
 @dataclass
 class Runtime:
+    config: Config
+    executor: Executor
     nlu: NluService
-    dialogue: Dialogue
     processor: ConversationProcessor
-    domain: Domain
-    index: AnswerIndex | None
+    loaded: Loaded
     actions: ActionRunner | None
     loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def dialogue(self) -> Dialogue:
+        return self.processor.dialogue
+
+    @property
+    def index(self) -> AnswerIndex | None:
+        return self.loaded.index
+
+    @property
+    def domain(self) -> Domain:
+        return self.loaded.domain
+
+    async def reload(self) -> float:
+        """Read models, index and data files again and swap them in; returns the seconds taken.
+
+        The new parts load beside the old ones, which keep answering; the swap is a pair of
+        assignments between two awaits, so every request sees either the old or the new set.
+        """
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        loaded = await loop.run_in_executor(self.executor, _load_blocking, self.config)
+        self.nlu.swap(loaded.models)
+        self.processor.dialogue = _dialogue(self.config, loaded, self.actions, self.executor)
+        self.loaded = loaded
+        self.loaded_at = time.time()
+        return time.perf_counter() - started
 
     async def close(self) -> None:
         await self.nlu.stop()
@@ -75,9 +112,7 @@ class RuntimeHolder:
         return self.runtime
 
 
-def _load_blocking(
-    config: Config,
-) -> tuple[NluModels, AnswerIndex | None, ResponseTemplates, Domain]:
+def _load_blocking(config: Config) -> Loaded:
     from transformers.utils import logging as hf_logging
 
     from retrieval.encoder import load_encoder
@@ -99,7 +134,7 @@ def _load_blocking(
     templates = ResponseTemplates.load(config.responses_path)
     domain = Domain.load(config.domain_path)
     log.info("models loaded in %.1fs", time.perf_counter() - started)
-    return models, index, templates, domain
+    return Loaded(models, index, templates, domain)
 
 
 def _actions(config: Config) -> ActionRunner | None:
@@ -113,28 +148,13 @@ def _actions(config: Config) -> ActionRunner | None:
     return None
 
 
-async def load_runtime(
-    config: Config,
-    store: Store,
-    executor: Executor,
-    metrics: Metrics,
-    listeners: tuple[TurnListener, ...] = (),
-) -> Runtime:
-    loop = asyncio.get_running_loop()
-    models, index, templates, domain = await loop.run_in_executor(executor, _load_blocking, config)
-    nlu = NluService(
-        models,
-        executor=executor,
-        max_batch=config.batch_max_size,
-        max_wait_s=config.batch_wait_ms / 1000,
-        on_batch=metrics.observe_batch,
-    )
-    nlu.start()
-    actions = _actions(config)
-    dialogue = Dialogue(
-        domain,
-        templates,
-        retriever=IndexRetriever(index, executor) if index is not None else None,
+def _dialogue(
+    config: Config, loaded: Loaded, actions: ActionRunner | None, executor: Executor
+) -> Dialogue:
+    return Dialogue(
+        loaded.domain,
+        loaded.templates,
+        retriever=IndexRetriever(loaded.index, executor) if loaded.index is not None else None,
         actions=actions,
         settings=DialogueSettings(
             retrieval_threshold=config.retrieval_threshold,
@@ -143,11 +163,31 @@ async def load_runtime(
             fallbacks_before_handoff=config.fallbacks_before_handoff,
         ),
     )
+
+
+async def load_runtime(
+    config: Config,
+    store: Store,
+    executor: Executor,
+    metrics: Metrics,
+    listeners: tuple[TurnListener, ...] = (),
+) -> Runtime:
+    loop = asyncio.get_running_loop()
+    loaded = await loop.run_in_executor(executor, _load_blocking, config)
+    nlu = NluService(
+        loaded.models,
+        executor=executor,
+        max_batch=config.batch_max_size,
+        max_wait_s=config.batch_wait_ms / 1000,
+        on_batch=metrics.observe_batch,
+    )
+    nlu.start()
+    actions = _actions(config)
     processor = ConversationProcessor(
         store,
         nlu,
-        dialogue,
+        _dialogue(config, loaded, actions, executor),
         mask_pii_in_storage=config.mask_pii_in_storage,
         listeners=listeners,
     )
-    return Runtime(nlu, dialogue, processor, domain, index, actions)
+    return Runtime(config, executor, nlu, processor, loaded, actions)

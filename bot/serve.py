@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import signal
 import sys
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from bot.app import create_app
+from bot.appkeys import CONFIG, RUNTIME
 from bot.config import Config
 from bot.http.middleware import RequestIdFilter
 from bot.pii import PiiFilter
+
+log = logging.getLogger("frontdesk")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -28,13 +36,42 @@ def configure_logging(level: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+async def reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
+    """SIGHUP (or `frontdesk reload`) re-reads models, index and data files without a restart."""
+    loop = asyncio.get_running_loop()
+    config = app[CONFIG]
+    pending: set[asyncio.Task[None]] = set()
+
+    async def reload() -> None:
+        try:
+            seconds = await app[RUNTIME].get().reload()
+        except Exception:
+            log.exception("reload failed; still serving the previous models")
+        else:
+            log.info("reloaded models, index and data files in %.1fs", seconds)
+
+    def on_signal() -> None:
+        task = loop.create_task(reload())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_signal)
+    config.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    config.pid_file.write_text(f"{os.getpid()}\n")
+    yield
+    loop.remove_signal_handler(signal.SIGHUP)
+    with contextlib.suppress(FileNotFoundError):
+        if config.pid_file.read_text().strip() == str(os.getpid()):
+            config.pid_file.unlink()
+
+
 def serve(config: Config) -> None:
     configure_logging(config.log_level)
-    logging.getLogger(__name__).info(
-        "Frontdesk on http://%s:%s (store %s)", config.host, config.port, config.database_url
-    )
+    log.info("Frontdesk on http://%s:%s (store %s)", config.host, config.port, config.database_url)
+    app = create_app(config)
+    app.cleanup_ctx.append(reload_on_sighup)
     web.run_app(
-        create_app(config),
+        app,
         host=config.host,
         port=config.port,
         print=None,

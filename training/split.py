@@ -43,9 +43,11 @@ def split_examples(
     labels = [e.label for e in examples]
     counts = Counter(labels)
     size = max(1, math.ceil(total * fraction))
-    stratify = min(counts.values()) >= 2 and len(counts) <= size <= total - len(counts)
+    # Stratifying needs a validation row per label, so tiny data may hold out a bit more.
+    size = max(size, len(counts)) if min(counts.values()) >= 2 else size
+    stratify = min(counts.values()) >= 2 and size <= total - len(counts)
     if not stratify:
-        size = min(size, total - MIN_TRAIN_EXAMPLES)
+        size = min(max(1, math.ceil(total * fraction)), total - MIN_TRAIN_EXAMPLES)
     indices = list(range(total))
     train_idx, val_idx = train_test_split(
         indices,

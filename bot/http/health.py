@@ -37,6 +37,7 @@ async def readyz(request: web.Request) -> web.Response:
             if runtime.nlu.models.sentiment
             else None,
             "index_entries": len(runtime.index) if runtime.index is not None else 0,
+            "loaded_at": runtime.loaded_at,
             "loaded_seconds_ago": round(time.time() - runtime.loaded_at, 1),
         }
     )

@@ -45,15 +45,8 @@ def write_intents_csv(path: Path, intents: dict[str, list[str]]) -> Path:
 def tiny_settings(data: Path, out: Path, **overrides: Any) -> Any:
     from training.train import TrainSettings
 
-    return TrainSettings(
-        task="intent",
-        data=data,
-        out=out,
-        epochs=1,
-        max_length=16,
-        quiet=True,
-        **overrides,
-    )
+    options: dict[str, Any] = {"task": "intent", "epochs": 1, "max_length": 16, "quiet": True}
+    return TrainSettings(data=data, out=out, **{**options, **overrides})
 
 
 @dataclass(frozen=True)

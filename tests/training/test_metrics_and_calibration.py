@@ -115,3 +115,10 @@ def test_split_falls_back_to_random_when_a_label_has_one_example() -> None:
 def test_split_refuses_too_little_data() -> None:
     with pytest.raises(ValueError, match=r"^data: only 2 example"):
         split_examples(_examples({"a": 1, "b": 1}), seed=1)
+
+
+def test_split_of_tiny_data_holds_out_one_row_per_label_to_stay_stratified() -> None:
+    split = split_examples(_examples({"a": 4, "b": 4, "c": 4}), seed=1)
+
+    assert split.method == "stratified"
+    assert sorted(e.label for e in split.validation) == ["a", "b", "c"]

@@ -176,3 +176,25 @@ def test_resume_continues_from_the_checkpoints_a_failed_run_left(
     card = json.loads((out / "frontdesk.json").read_text())
     assert card["training"]["resumed_from"] == str(checkpoints / "checkpoint-2")
     assert not checkpoints.exists()
+
+
+def test_sentiment_model_never_rejects_and_keeps_the_fixed_label_order(tmp_path: Path) -> None:
+    rows = [
+        *({"text": t, "label": 0} for t in ["awful", "terrible service", "so bad", "hate it"]),
+        *({"text": t, "label": 1} for t in ["it arrived", "ok", "order placed", "noted"]),
+        *({"text": t, "label": 2} for t in ["love it", "great", "superb help", "thanks a lot"]),
+    ]
+    data = tmp_path / "sentiment.jsonl"
+    data.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "sentiment"
+
+    result = train(tiny_settings(data, out, task="sentiment"))
+
+    card = json.loads((out / "frontdesk.json").read_text())
+    assert (card["task"], card["rejection"]["threshold"], card["oos_labels"]) == (
+        "sentiment",
+        0.0,
+        [],
+    )
+    assert json.loads((out / "labels.json").read_text()) == ["negative", "neutral", "positive"]
+    assert result["validation_split"] == "stratified"
