@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,11 +19,12 @@ from bot.dialogue import REQUESTED_SLOT, Dialogue
 from bot.messages import BotMessage, Reply
 from bot.nlu import ParseResult
 from bot.pii import mask_pii
-from bot.storage import Store, Turn
+from bot.storage import Store, Turn, Understanding
 
 log = logging.getLogger(__name__)
 
 HISTORY_FOR_POLICY = 10
+ID_CACHE_SIZE = 50_000
 
 
 class Parser(Protocol):
@@ -58,6 +60,7 @@ class ConversationProcessor:
         self.mask_pii_in_storage = mask_pii_in_storage
         self.listeners = listeners
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._ids: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     def _lock(self, conversation_id: str) -> asyncio.Lock:
         lock = self._locks.get(conversation_id)
@@ -65,6 +68,19 @@ class ConversationProcessor:
             lock = asyncio.Lock()
             self._locks[conversation_id] = lock
         return lock
+
+    async def _conversation_id(self, channel: str, sender_id: str) -> str:
+        # Ids never change, so remembering them saves a query on every message.
+        key = (channel, sender_id)
+        cached = self._ids.get(key)
+        if cached is not None:
+            self._ids.move_to_end(key)
+            return cached
+        conversation = await self.store.conversation_for(channel, sender_id)
+        self._ids[key] = conversation.id
+        if len(self._ids) > ID_CACHE_SIZE:
+            self._ids.popitem(last=False)
+        return conversation.id
 
     async def handle(
         self,
@@ -75,25 +91,24 @@ class ConversationProcessor:
         message_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Handled:
-        conversation = await self.store.conversation_for(channel, sender_id)
-        lock = self._lock(conversation.id)
-        async with lock:
+        conversation_id = await self._conversation_id(channel, sender_id)
+        async with self._lock(conversation_id):
             stored_text = mask_pii(text) if self.mask_pii_in_storage else text
             turn, new = await self.store.add_user_turn(
-                conversation.id, stored_text, message_id=message_id
+                conversation_id, stored_text, message_id=message_id
             )
             if not new:
                 replies = await self.store.replies_to(turn.id)
                 if replies or turn.route is not None:
                     return Handled(
-                        conversation.id,
+                        conversation_id,
                         turn.id,
                         tuple(BotMessage.from_stored(r.text, r.payload) for r in replies),
                         turn.route or "duplicate",
                         duplicate=True,
                     )
                 # The first attempt stored the message but died before answering: answer now.
-            return await self._answer(conversation.id, sender_id, text, turn)
+            return await self._answer(conversation_id, sender_id, text, turn)
 
     async def _answer(self, conversation_id: str, sender_id: str, text: str, turn: Turn) -> Handled:
         conversation = await self.store.get_conversation(conversation_id)
@@ -104,26 +119,20 @@ class ConversationProcessor:
         except Exception:
             log.exception("understanding the message failed; answering without the models")
             parse = None
-        if parse is not None:
-            await self.store.annotate_turn(
-                turn.id,
-                intent=parse.intent.label,
-                confidence=parse.intent.confidence,
-                sentiment=parse.sentiment.label if parse.sentiment else None,
-                sentiment_score=parse.sentiment.confidence if parse.sentiment else None,
-                entities=[_masked(e) for e in parse.entities]
-                if self.mask_pii_in_storage
-                else parse.entities,
-            )
+        understanding = self._understanding(parse)
 
         if conversation.status == "handoff":
             # A person owns the conversation: the bot listens but stays quiet.
-            await self.store.record_reply(conversation_id, turn.id, (), route="human")
+            await self.store.record_reply(
+                conversation_id, turn.id, (), route="human", understanding=understanding
+            )
             await self._notify(conversation_id, turn, parse, None)
             return Handled(conversation_id, turn.id, (), "human", parse=parse)
 
-        history = await self.store.turns(conversation_id, limit=HISTORY_FOR_POLICY)
-        recent_routes = [t.route for t in history if t.role == "bot" and t.route]
+        async def recent_routes() -> list[str]:
+            history = await self.store.turns(conversation_id, limit=HISTORY_FOR_POLICY)
+            return [t.route for t in history if t.role == "bot" and t.route]
+
         reply = await self.dialogue.respond(
             sender_id, parse, conversation.slots, recent_routes, text=text
         )
@@ -136,9 +145,24 @@ class ConversationProcessor:
             retrieval_score=reply.retrieval_score,
             slots=reply.slots,
             escalation_reason=reply.escalation_reason,
+            understanding=understanding,
         )
         await self._notify(conversation_id, turn, parse, reply)
         return Handled(conversation_id, turn.id, reply.messages, reply.route, parse=parse)
+
+    def _understanding(self, parse: ParseResult | None) -> Understanding | None:
+        if parse is None:
+            return None
+        entities = parse.entities
+        if self.mask_pii_in_storage:
+            entities = [_masked(e) for e in entities]
+        return Understanding(
+            intent=parse.intent.label,
+            confidence=parse.intent.confidence,
+            sentiment=parse.sentiment.label if parse.sentiment else None,
+            sentiment_score=parse.sentiment.confidence if parse.sentiment else None,
+            entities=entities or None,
+        )
 
     async def _notify(
         self, conversation_id: str, turn: Turn, parse: ParseResult | None, reply: Reply | None

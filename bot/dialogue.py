@@ -15,7 +15,7 @@ A failure of an action or of the index degrades to the next route; it never lose
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,7 +72,7 @@ class Dialogue:
         sender_id: str,
         parse: ParseResult | None,
         slots: Mapping[str, Any],
-        recent_routes: Sequence[str] = (),
+        recent_routes: Callable[[], Awaitable[Sequence[str]]] | None = None,
         text: str = "",
     ) -> Reply:
         """Decide and produce the reply. ``parse`` is None when the models failed."""
@@ -120,7 +120,7 @@ class Dialogue:
         found = await self._retrieve(parse.text, slots)
         if found is not None:
             return found
-        return self._fallback(slots, recent_routes)
+        return self._fallback(slots, await recent_routes() if recent_routes else ())
 
     def _fill_from_entities(self, parse: ParseResult, slots: dict[str, Any]) -> None:
         by_entity = {spec.entity: name for name, spec in self.domain.slots.items()}

@@ -49,3 +49,23 @@ class Escalation:
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Understanding:
+    """What the models made of a customer message, stored on its turn."""
+
+    intent: str | None
+    confidence: float | None
+    sentiment: str | None = None
+    sentiment_score: float | None = None
+    entities: list[dict[str, Any]] | None = None
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent,
+            "confidence": self.confidence,
+            "sentiment": self.sentiment,
+            "sentiment_score": self.sentiment_score,
+            "entities": list(self.entities) if self.entities else None,
+        }

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.messages import BotMessage
-from bot.storage.records import Conversation, Escalation, Turn
+from bot.storage.records import Conversation, Escalation, Turn, Understanding
 from bot.storage.schema import conversations, escalations, metadata, turns
 
 
@@ -189,31 +189,6 @@ class Store:
             ).first()
         return _turn(row) if row else None
 
-    async def annotate_turn(
-        self,
-        turn_id: int,
-        *,
-        intent: str | None,
-        confidence: float | None,
-        sentiment: str | None,
-        sentiment_score: float | None,
-        entities: Sequence[Mapping[str, Any]] | None = None,
-        text: str | None = None,
-    ) -> None:
-        """Record what the models made of a stored customer message."""
-        values: dict[str, Any] = {
-            "intent": intent,
-            "confidence": confidence,
-            "sentiment": sentiment,
-            "sentiment_score": sentiment_score,
-        }
-        if entities is not None:
-            values["entities"] = list(entities) or None
-        if text is not None:
-            values["text"] = text
-        async with self.engine.begin() as conn:
-            await conn.execute(update(turns).where(turns.c.id == turn_id).values(**values))
-
     async def record_reply(
         self,
         conversation_id: str,
@@ -226,8 +201,10 @@ class Store:
         slots: Mapping[str, Any] | None = None,
         escalation_reason: str | None = None,
         user_route: bool = True,
+        understanding: Understanding | None = None,
     ) -> list[Turn]:
-        """Store the bot's reply, its slots and any escalation in one transaction."""
+        """Store the bot's reply, its slots, any escalation and what the models made of the
+        customer's message, in one transaction."""
         now = utcnow()
         stored: list[Turn] = []
         async with self.engine.begin() as conn:
@@ -250,13 +227,14 @@ class Store:
                     )
                 ).one()
                 stored.append(_turn(row))
+            user_changes: dict[str, Any] = understanding.columns() if understanding else {}
             if user_route:
+                user_changes.update(
+                    route=route, answer_source=answer_source, retrieval_score=retrieval_score
+                )
+            if user_changes:
                 await conn.execute(
-                    update(turns)
-                    .where(turns.c.id == user_turn_id)
-                    .values(
-                        route=route, answer_source=answer_source, retrieval_score=retrieval_score
-                    )
+                    update(turns).where(turns.c.id == user_turn_id).values(**user_changes)
                 )
             changes: dict[str, Any] = {"updated_at": now}
             if slots is not None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.exc import StatementError
 
 from bot.messages import BotMessage
-from bot.storage import Store, StoreError
+from bot.storage import Store, StoreError, Understanding
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -185,27 +185,31 @@ async def test_messages_without_an_id_are_always_new(store: Store) -> None:
     assert await store.count_turns() == 2
 
 
-async def test_annotate_turn_records_what_the_models_made_of_a_message(store: Store) -> None:
+async def test_record_reply_stores_what_the_models_made_of_the_message(store: Store) -> None:
     conversation = await store.conversation_for("rest", "alice")
     turn, _ = await store.add_user_turn(conversation.id, "where is my parcel")
 
-    await store.annotate_turn(
+    await store.record_reply(
+        conversation.id,
         turn.id,
-        intent="track_shipment",
-        confidence=0.91,
-        sentiment="neutral",
-        sentiment_score=0.8,
-        entities=[{"entity": "order_id", "value": "NW-1"}],
-        text="where is my parcel (masked)",
+        [BotMessage("On its way.")],
+        route="template",
+        understanding=Understanding(
+            intent="track_shipment",
+            confidence=0.91,
+            sentiment="neutral",
+            sentiment_score=0.8,
+            entities=[{"entity": "order_id", "value": "NW-1"}],
+        ),
     )
 
-    [stored] = await store.turns(conversation.id)
+    stored = (await store.turns(conversation.id))[0]
     assert stored.intent == "track_shipment"
     assert stored.confidence == pytest.approx(0.91)
     assert stored.sentiment == "neutral"
     assert stored.sentiment_score == pytest.approx(0.8)
     assert stored.entities == [{"entity": "order_id", "value": "NW-1"}]
-    assert stored.text == "where is my parcel (masked)"
+    assert stored.route == "template"
 
 
 async def test_record_reply_stores_bot_turns_answering_the_user_turn(store: Store) -> None:

@@ -1,0 +1,175 @@
+"""Load on a real `frontdesk serve`: latency, throughput, errors, memory and cold start.
+
+Starts the server with the models in --models (default: models/, what `make run` trains),
+waits for /readyz (cold start), then drives the Rasa REST webhook at each concurrency level
+with messages from --messages (one customer per concurrent worker, as in real traffic).
+Prints one JSON line. Usage:
+
+    python bench/server_load.py [--models models] [--requests 400] [--concurrency 1 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def default_messages() -> list[str]:
+    texts: list[str] = []
+    for name, column in (
+        ("intent_paraphrases.csv", "text"),
+        ("out_of_domain.csv", "text"),
+        ("retrieval_queries.csv", "text"),
+    ):
+        path = REPO / "data" / "eval" / name
+        with path.open(newline="", encoding="utf-8") as handle:
+            texts.extend(row[column] for row in csv.DictReader(handle))
+    return texts
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> float:
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        while time.perf_counter() - started < timeout:
+            if process.poll() is not None:
+                raise SystemExit(f"the server exited with {process.returncode}")
+            try:
+                async with session.get(f"{url}/readyz") as response:
+                    if response.status == 200:
+                        return time.perf_counter() - started
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit(f"not ready within {timeout}s")
+
+
+async def drive(
+    url: str, messages: list[str], requests: int, concurrency: int, tag: str
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(requests))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker(worker_id: int) -> None:
+            nonlocal errors
+            sent = 0
+            for i in counter:
+                # A new customer every few messages: conversations are short in real traffic.
+                sender = f"{tag}-w{worker_id}-c{sent // 4}"
+                body = {"sender": sender, "message": messages[i % len(messages)]}
+                started = time.perf_counter()
+                try:
+                    async with session.post(f"{url}/webhooks/rest/webhook", json=body) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors += 1
+                except aiohttp.ClientError:
+                    errors += 1
+                latencies.append(time.perf_counter() - started)
+                sent += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ms = [x * 1000 for x in latencies]
+    return {
+        "requests": requests,
+        "throughput_per_s": round(requests / elapsed, 1),
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p90_ms": round(percentile(ms, 90), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "mean_ms": round(statistics.fmean(ms), 1),
+        "errors": errors,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    messages = default_messages()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    workdir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
+    env = {
+        **os.environ,
+        "FRONTDESK_PORT": str(port),
+        "FRONTDESK_MODELS_DIR": str(args.models.resolve()),
+        "FRONTDESK_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}",
+        "FRONTDESK_PID_FILE": str(workdir / "frontdesk.pid"),
+        "FRONTDESK_RATE_LIMIT_PER_SENDER": "0",
+        "FRONTDESK_RATE_LIMIT_PER_IP": "0",
+        "FRONTDESK_LOG_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], cwd=REPO, env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        cold_start = await wait_ready(url, process, timeout=300)
+        cold_start = time.perf_counter() - started
+        await drive(url, messages, 40, 4, "warmup")
+        result: dict[str, Any] = {
+            "bench": "server_load",
+            "models": str(args.models),
+            "cold_start_s": round(cold_start, 2),
+        }
+        for concurrency in args.concurrency:
+            result[f"c{concurrency}"] = await drive(
+                url, messages, args.requests, concurrency, f"c{concurrency}"
+            )
+        server = psutil.Process(process.pid)
+        rss = server.memory_info().rss + sum(
+            child.memory_info().rss for child in server.children(recursive=True)
+        )
+        result["rss_mb"] = round(rss / 2**20)
+        return result
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", type=Path, default=REPO / "models")
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    args = parser.parse_args()
+    if not (args.models / "intent" / "frontdesk.json").is_file():
+        raise SystemExit(f"no trained models in {args.models}: run `make models` first")
+    print(json.dumps(asyncio.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()
