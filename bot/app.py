@@ -10,8 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from bot.appkeys import CONFIG, LIMITS, METRICS, MODEL_EXECUTOR, RUNTIME, STORE, Limits
+from bot.appkeys import (
+    CONFIG,
+    LIMITS,
+    METRICS,
+    MODEL_EXECUTOR,
+    RUNTIME,
+    STORE,
+    TURN_LISTENERS,
+    Limits,
+)
 from bot.config import Config
+from bot.conversation import TurnListener
 from bot.http import health, parse, rest
 from bot.http.middleware import request_context
 from bot.metrics import Metrics
@@ -30,6 +40,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[RUNTIME] = RuntimeHolder()
+    app[TURN_LISTENERS] = []
     app[LIMITS] = Limits(
         per_sender=RateLimiter(config.rate_limit_per_sender),
         per_ip=RateLimiter(config.rate_limit_per_ip),
@@ -60,11 +71,16 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     holder = app[RUNTIME]
+    listeners: list[TurnListener] = app[TURN_LISTENERS]
 
     async def load() -> None:
         try:
             holder.runtime = await load_runtime(
-                app[CONFIG], app[STORE], app[MODEL_EXECUTOR], app[METRICS]
+                app[CONFIG],
+                app[STORE],
+                app[MODEL_EXECUTOR],
+                app[METRICS],
+                listeners=tuple(listeners),
             )
         except Exception as exc:
             holder.error = f"{type(exc).__name__}: {exc}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.config import Config
+from bot.conversation import TurnListener
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.runtime import RuntimeHolder
@@ -28,3 +29,5 @@ class Limits:
 
 LIMITS = web.AppKey("limits", Limits)
 REQUEST_ID = web.RequestKey("request_id", str)
+# Called after every customer turn (live updates, monitoring). Append before the app starts.
+TURN_LISTENERS = web.AppKey("turn_listeners", list[TurnListener])

@@ -130,8 +130,9 @@ class _Source:
     data: Any
     node: yaml.Node | None
 
-    def line(self, *keys: str | int) -> int | None:
-        """1-based line of the entry at ``keys`` (mapping keys, sequence indexes)."""
+    def _find(self, keys: tuple[str | int, ...]) -> tuple[yaml.Node | None, yaml.Node | None]:
+        """The node at ``keys`` (mapping keys, sequence indexes) and the node whose line names
+        it (the key, for a mapping entry)."""
         node = self.node
         mark: yaml.Node | None = node
         for key in keys:
@@ -147,8 +148,20 @@ class _Source:
             else:
                 node = mark = None
             if node is None:
-                break
+                return None, None
+        return node, mark
+
+    def line(self, *keys: str | int) -> int | None:
+        """1-based line of the entry at ``keys``."""
+        _, mark = self._find(keys)
         return mark.start_mark.line + 1 if mark is not None else None
+
+    def block_line(self, keys: tuple[str | int, ...], offset: int) -> int | None:
+        """1-based line of line ``offset`` of the literal block (``|``) at ``keys``."""
+        node, _ = self._find(keys)
+        if isinstance(node, yaml.ScalarNode) and node.style == "|":
+            return node.start_mark.line + 2 + offset
+        return self.line(*keys)
 
     def at(self, *keys: str | int) -> str:
         line = self.line(*keys)
@@ -418,7 +431,7 @@ class _Import:
         for problem in problems:
             self.warn(f"{where}: {name}: not imported: {problem}")
         if not kept and not dropped and problems:
-            self.warn(f"{where}: not imported: response {name} (no usable variant)")
+            self.warn(f"{where}: response {name} left out: no variant Frontdesk can use")
         return kept
 
     def _variant(
@@ -505,7 +518,9 @@ class _Import:
                 for key in item:
                     if key not in ("intent", "examples", "metadata"):
                         self.warn(f"{where}: intent {name}: not imported: key '{key}'")
-                examples = self._examples(item.get("examples"), where, name)
+                examples = self._examples(
+                    item.get("examples"), source, ("nlu", index, "examples"), name
+                )
                 if not examples:
                     self.warn(f"{where}: not imported: intent {name} has no examples")
                     continue
@@ -524,16 +539,21 @@ class _Import:
             )
         return intents
 
-    def _examples(self, raw: Any, where: str, intent: str) -> list[str]:
+    def _examples(
+        self, raw: Any, source: _Source, keys: tuple[str | int, ...], intent: str
+    ) -> list[str]:
+        where = source.at(*keys)
         if isinstance(raw, str):
-            lines = [line.strip() for line in raw.split("\n")]
             texts = []
-            for line in lines:
+            for offset, line in enumerate(raw.split("\n")):
+                line = line.strip()
                 if not line or line.startswith("#"):
                     continue
                 if not line.startswith("-"):
+                    line_number = source.block_line(keys, offset)
+                    at = source.rel if line_number is None else f"{source.rel}:{line_number}"
                     self.warn(
-                        f"{where}: intent {intent}: not imported: example line without "
+                        f"{at}: intent {intent}: not imported: example line without "
                         f"'- ': {line[:40]!r}"
                     )
                     continue
@@ -1083,7 +1103,8 @@ def import_rasa_project(project: Path, out: Path, *, overwrite: bool = False) ->
             fix="add '- intent: NAME' items with an 'examples: |' block",
         )
     for name, where in domain.intents.items():
-        if name not in intents and name != FALLBACK_INTENT:
+        retrieval = any(intent.startswith(f"{name}/") for intent in intents)
+        if name not in intents and name != FALLBACK_INTENT and not retrieval:
             run.warn(f"{where}: intent {name} has no NLU examples; the classifier cannot learn it")
     flows = run.read_flows([s for s in data_sources if {"rules", "stories"} & set(s.data)])
     slots = _slots(run, domain)
@@ -1157,8 +1178,8 @@ def _notes(run: _Import, domain: _Domain, plan: _Plan) -> None:
     for name in validators:
         if name in domain.actions:
             run.warn(
-                f"{domain.actions[name]}: not imported: {name} (Frontdesk checks a slot only by "
-                "its entity; validate the values in the action the form ran before)"
+                f"{domain.actions[name]}: not imported: {name} (Frontdesk runs no form "
+                "validation; check the slot values in the action that runs after the form)"
             )
     unused = sorted(
         name

@@ -110,10 +110,10 @@ responses:
   utter_did_that_help:
   - text: "Did that help you?"
     buttons:
-    - title: "Yes"
-      payload: "/affirm"
-    - title: "No"
-      payload: "/deny"
+    - title: Yes
+      payload: /affirm
+    - title: No
+      payload: /deny
 
   utter_happy:
   - text: "Great, carry on!"
@@ -722,3 +722,51 @@ def test_notes_point_at_the_action_server_and_training(imported: tuple[dict, Pat
     assert 'action_server_url = "http://localhost:5055/webhook"' in notes
     assert "frontdesk train intent" in notes
     assert warnings_about(summary, "domain.yml:", "not imported: validate_return_form")
+
+
+CHITCHAT = """\
+version: "3.1"
+nlu:
+- intent: chitchat/ask_name
+  examples: |
+    - what's your name?
+    - who are you?
+- intent: chitchat/ask_weather
+  examples: |
+    - what's the weather like?
+    - is it raining?
+responses:
+  utter_chitchat/ask_name:
+  - text: "I'm the Northwind assistant."
+  utter_chitchat/ask_weather:
+  - text: "I can't see outside, sorry!"
+rules:
+- rule: respond to chitchat
+  steps:
+  - intent: chitchat
+  - action: utter_chitchat
+"""
+
+
+def test_retrieval_intents_are_answered_by_their_own_responses(
+    project: Path, tmp_path: Path
+) -> None:
+    write(project / "data" / "chitchat.yml", CHITCHAT)
+    text = (project / "domain.yml").read_text(encoding="utf-8")
+    write(project / "domain.yml", text.replace("  - inform\n", "  - inform\n  - chitchat\n"))
+
+    summary = import_rasa_project(project, tmp_path / "out")
+
+    assert summary["responses"]["chitchat/ask_name"] == "utter_chitchat/ask_name"
+    templates = ResponseTemplates.load(tmp_path / "out" / "responses.yml")
+    rendered = templates.render("chitchat/ask_weather")
+    assert rendered is not None and rendered.text == "I can't see outside, sorry!"
+    assert not warnings_about(summary, "intent chitchat ")
+
+
+def test_an_example_under_two_intents_is_reported(project: Path, tmp_path: Path) -> None:
+    write(project / "data" / "nlu" / "extra.yml", MORE_NLU.replace("hiya", "great"))
+
+    summary = import_rasa_project(project, tmp_path / "out")
+
+    assert warnings_about(summary, "'great' is labelled greet and mood_great")
