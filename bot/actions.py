@@ -101,15 +101,24 @@ class InProcessActions:
     def __init__(self, module_spec: str, *, timeout_s: float = 5.0) -> None:
         from rasa_sdk.executor import ActionExecutor
 
+        from rasa_sdk import Action
+
         module = import_actions_module(module_spec)
         self._executor = ActionExecutor()
-        self._executor.register_package(module)
-        # rasa_sdk registers every Action subclass it has ever seen; only ours count here.
-        self._names = {
-            name
-            for name, run in self._executor.actions.items()
-            if getattr(run, "__module__", "") == module.__name__
-        }
+        # rasa_sdk's register_package registers every Action subclass the process has ever
+        # seen, so another module's action of the same name could win. Register this
+        # module's own classes explicitly, last, and answer only for them.
+        own: list[type[Action]] = [
+            cls
+            for cls in vars(module).values()
+            if inspect.isclass(cls)
+            and issubclass(cls, Action)
+            and cls.__module__ == module.__name__
+            and not inspect.isabstract(cls)
+        ]
+        for cls in own:
+            self._executor.register_action(cls)
+        self._names = {cls().name() for cls in own}
         # rasa_sdk calls a synchronous ``run`` on the event loop: one slow action (a blocking
         # HTTP call, a sleep) would stall every conversation and outlive the timeout. Run those
         # in a worker thread instead; the timeout then holds (the thread finishes on its own).

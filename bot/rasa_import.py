@@ -188,6 +188,10 @@ def _load(path: Path, project: Path) -> _Source:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataFileError(path, f"not UTF-8 text ({exc.reason})", fix="save it as UTF-8") from exc
+    except OSError as exc:
+        raise DataFileError(
+            path, f"cannot read it ({exc.strerror})", fix="check its permissions"
+        ) from exc
     loader = _RasaLoader(text)
     try:
         node = loader.get_single_node()
@@ -219,6 +223,17 @@ def _type_name(value: Any) -> str:
     if isinstance(value, str):
         return "text"
     return type(value).__name__
+
+
+def _is_rasa1_data(file: Path) -> bool:
+    """Rasa 1 Markdown/JSON training data (not a README that happens to sit in data/)."""
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"^##\s*(intent|story|rule|synonym|regex|lookup)\b", text, re.M)) or (
+        "rasa_nlu_data" in text
+    )
 
 
 def _yaml_files(directory: Path) -> list[Path]:
@@ -305,7 +320,7 @@ class _Import:
             sources.append(source)
             self.read.append(source.rel)
         for file in sorted(data_dir.rglob("*")):
-            if file.suffix.lower() in (".md", ".json") and file.is_file():
+            if file.suffix.lower() in (".md", ".json") and _is_rasa1_data(file):
                 rel = file.relative_to(self.project).as_posix()
                 self.warn(
                     f"{rel}: not imported: Rasa 1 training data; convert it first with "
@@ -998,9 +1013,13 @@ def _responses_file(
 def _write(out: Path, files: Mapping[str, bytes], *, overwrite: bool) -> list[str]:
     """Write ``files`` into ``out`` (all checked first, then each by a rename); return the
     warnings the checks found."""
-    out.mkdir(parents=True, exist_ok=True)
     staging = out / f".rasa-import-{uuid.uuid4().hex[:12]}"
-    staging.mkdir()
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise DataFileError(
+            out, f"cannot write here ({exc.strerror})", fix="choose a folder you can write to"
+        ) from exc
     try:
         for name, content in files.items():
             write_file(staging / name, content)
@@ -1028,27 +1047,24 @@ def _check_outputs(staging: Path, out: Path) -> list[str]:
     from bot.domain import Domain
     from training.datasets import find_conflicts, load_examples
 
-    checks = (
-        ("nlu.yml", load_examples),
-        ("responses.yml", ResponseTemplates.load),
-        ("domain.yml", Domain.load),
-    )
-    for name, reader in checks:
-        try:
-            reader(staging / name)
-        except DataFileError as exc:
-            raise DataFileError(
-                out / name,
-                f"the converted file does not load ({exc.problem}); nothing was written",
-                line=exc.line,
-                field=exc.field,
-                fix="please report this as a bug in 'frontdesk import rasa' with the Rasa file",
-            ) from exc
+    try:
+        examples = load_examples(staging / "nlu.yml")
+        ResponseTemplates.load(staging / "responses.yml")
+        Domain.load(staging / "domain.yml")
+    except DataFileError as exc:
+        name = Path(exc.path).name
+        raise DataFileError(
+            out / name,
+            f"the converted file does not load ({exc.problem}); nothing was written",
+            line=exc.line,
+            field=exc.field,
+            fix="please report this as a bug in 'frontdesk import rasa' with the Rasa file",
+        ) from exc
     return [
         f"nlu.yml: the example {conflict.text!r} is labelled "
         f"{' and '.join(sorted({e.label for e in conflict.examples}))}; training refuses "
         "conflicting labels, so keep it under one intent"
-        for conflict in find_conflicts(load_examples(staging / "nlu.yml"))
+        for conflict in find_conflicts(examples)
     ]
 
 
@@ -1094,7 +1110,17 @@ def import_rasa_project(project: Path, out: Path, *, overwrite: bool = False) ->
             "no Rasa NLU data: no .yml file under data/ has an 'nlu:' section",
             fix="put the intents' examples in data/nlu.yml ('nlu:' then '- intent: NAME')",
         )
-    domain = run.read_domain(run.domain_sources(), data_sources)
+    domain_sources = run.domain_sources()
+    inputs = {file.resolve() for file in _yaml_files(project / "data")}
+    inputs |= {source.path.resolve() for source in domain_sources}
+    for name in OUTPUT_FILES:
+        if (out / name).resolve() in inputs:
+            raise DataFileError(
+                out / name,
+                "is a file of the Rasa project being imported",
+                fix="choose an --out folder outside the Rasa project, e.g. a new one",
+            )
+    domain = run.read_domain(domain_sources, data_sources)
     intents = run.read_nlu(nlu_sources)
     if not intents:
         raise DataFileError(

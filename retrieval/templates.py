@@ -246,6 +246,9 @@ class ResponseTemplates:
     def __contains__(self, key: object) -> bool:
         return key in self._responses
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._responses)
+
     def keys(self) -> list[str]:
         return list(self._responses)
 

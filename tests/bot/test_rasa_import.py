@@ -621,6 +621,17 @@ def test_existing_files_are_not_overwritten_without_force(
     assert "hand-edited" not in (out / "responses.yml").read_text(encoding="utf-8")
 
 
+def test_the_rasa_projects_own_files_are_never_overwritten(project: Path) -> None:
+    with pytest.raises(DataFileError, match="a file of the Rasa project") as caught:
+        import_rasa_project(project, project, overwrite=True)
+
+    assert caught.value.path == str(project / "domain.yml")
+    assert (project / "domain.yml").read_text(encoding="utf-8") == DOMAIN
+    with pytest.raises(DataFileError, match="a file of the Rasa project"):
+        import_rasa_project(project, project / "data", overwrite=True)
+    assert (project / "data" / "nlu.yml").read_text(encoding="utf-8") == NLU
+
+
 def test_a_failed_import_writes_nothing(project: Path, tmp_path: Path) -> None:
     write(project / "data" / "stories.yml", "stories:\n- story: x\n  steps:\n  - intent: [a\n")
     out = tmp_path / "out"
@@ -688,6 +699,8 @@ stories:
   - bot: hi!
 """,
     )
+    write(project / "data" / "old_nlu.md", "## intent:greet\n- hey\n")
+    write(project / "data" / "README.md", "## How this bot's data is organised\n")
     text = (project / "domain.yml").read_text(encoding="utf-8")
     text = text.replace(
         "  utter_iamabot:\n",
@@ -709,9 +722,11 @@ stories:
         "utter_balance: not imported: variant 1",
         "utter_attachment: not imported",
         "unknown section 'my_plugin_settings:'",
+        "data/old_nlu.md: not imported: Rasa 1 training data",
     ):
         assert warnings_about(summary, needle), needle
     assert "balance" not in summary["responses"]
+    assert not warnings_about(summary, "README.md")
     ResponseTemplates.load(tmp_path / "out" / "responses.yml")
 
 
