@@ -99,9 +99,8 @@ class InProcessActions:
     """Runs actions through rasa_sdk's executor inside this process."""
 
     def __init__(self, module_spec: str, *, timeout_s: float = 5.0) -> None:
-        from rasa_sdk.executor import ActionExecutor
-
         from rasa_sdk import Action
+        from rasa_sdk.executor import ActionExecutor
 
         module = import_actions_module(module_spec)
         self._executor = ActionExecutor()
