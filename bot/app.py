@@ -28,6 +28,7 @@ from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.runtime import RuntimeHolder, load_runtime
 from bot.storage import Store
+from bot.web import setup_web
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_model_executor)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_runtime)
+    setup_web(app)
     return app
 
 

@@ -74,6 +74,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_rasa(args: argparse.Namespace) -> int:
+    from training.rasa_import import import_rasa_project
+
+    summary = import_rasa_project(args.path, args.out, overwrite=args.force)
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    for note in summary["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    _print_json(summary)
+    return 0
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from retrieval.build import build_index
 
@@ -171,6 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--encoder", type=Path, help="sentence-transformers directory")
     build.add_argument("--quiet", action="store_true")
     build.set_defaults(run=cmd_index_build)
+
+    imports = commands.add_parser("import", help="convert another bot's project to Frontdesk files")
+    import_commands = imports.add_subparsers(dest="import_command", required=True, metavar="FORMAT")
+    rasa = import_commands.add_parser(
+        "rasa", help="a Rasa 3 project: NLU data, responses, rules, stories, slots, forms"
+    )
+    rasa.add_argument("path", type=Path, help="the Rasa project folder (domain.yml, data/)")
+    rasa.add_argument(
+        "--out",
+        type=Path,
+        default=Path("data"),
+        help="folder for nlu.yml, responses.yml, domain.yml",
+    )
+    rasa.add_argument("--force", action="store_true", help="overwrite those files if they exist")
+    rasa.set_defaults(run=cmd_import_rasa)
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")

@@ -48,6 +48,9 @@ class Config:
     retrieval_strong_threshold: float = 0.85
     intent_confident: float = 0.8
     fallbacks_before_handoff: int = 2
+    # A customer who stays strongly negative this many turns in a row gets a person (0: off).
+    negative_handoff_turns: int = 2
+    negative_handoff_score: float = 0.8
     # Inference batching: concurrent requests share one forward pass.
     batch_max_size: int = 32
     batch_wait_ms: float = 2.0
@@ -81,7 +84,12 @@ class Config:
         for name in ("batch_max_size", "max_message_chars", "max_body_bytes"):
             value = getattr(self, name)
             _check(value, name, value >= 1, "a positive integer")
-        for name in ("rate_limit_per_sender", "rate_limit_per_ip", "fallbacks_before_handoff"):
+        for name in (
+            "rate_limit_per_sender",
+            "rate_limit_per_ip",
+            "fallbacks_before_handoff",
+            "negative_handoff_turns",
+        ):
             value = getattr(self, name)
             _check(value, name, value >= 0, "an integer >= 0 (0 turns it off)")
         for name in ("batch_wait_ms", "action_timeout_s", "request_timeout_s"):

@@ -53,12 +53,14 @@ class ConversationProcessor:
         *,
         mask_pii_in_storage: bool = False,
         listeners: tuple[TurnListener, ...] = (),
+        negative_handoff: tuple[int, float] = (0, 1.0),
     ) -> None:
         self.store = store
         self.parser = parser
         self.dialogue = dialogue
         self.mask_pii_in_storage = mask_pii_in_storage
         self.listeners = listeners
+        self.negative_handoff = negative_handoff
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._ids: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -133,9 +135,12 @@ class ConversationProcessor:
             history = await self.store.turns(conversation_id, limit=HISTORY_FOR_POLICY)
             return [t.route for t in history if t.role == "bot" and t.route]
 
-        reply = await self.dialogue.respond(
-            sender_id, parse, conversation.slots, recent_routes, text=text
-        )
+        if await self._stays_negative(conversation_id, parse):
+            reply = self.dialogue.handoff(conversation.slots, "negative_sentiment")
+        else:
+            reply = await self.dialogue.respond(
+                sender_id, parse, conversation.slots, recent_routes, text=text
+            )
         await self.store.record_reply(
             conversation_id,
             turn.id,
@@ -149,6 +154,25 @@ class ConversationProcessor:
         )
         await self._notify(conversation_id, turn, parse, reply)
         return Handled(conversation_id, turn.id, reply.messages, reply.route, parse=parse)
+
+    async def _stays_negative(self, conversation_id: str, parse: ParseResult | None) -> bool:
+        """Whether this and the previous turns were all strongly negative."""
+        turns, score = self.negative_handoff
+        sentiment = parse.sentiment if parse else None
+        if not turns or sentiment is None:
+            return False
+        if sentiment.label != "negative" or sentiment.confidence < score:
+            return False
+        if turns == 1:
+            return True
+        history = await self.store.turns(conversation_id, limit=2 * turns + 2)
+        # The current turn is stored but not yet annotated: look at the ones before it.
+        earlier = [t for t in history if t.role == "user" and t.sentiment is not None][
+            -(turns - 1) :
+        ]
+        return len(earlier) == turns - 1 and all(
+            t.sentiment == "negative" and (t.sentiment_score or 0) >= score for t in earlier
+        )
 
     def _understanding(self, parse: ParseResult | None) -> Understanding | None:
         if parse is None:

@@ -80,12 +80,12 @@ class Dialogue:
         if parse is None:
             # Without the classifier, the index may still know the answer; else a person.
             found = await self._retrieve(text, slots)
-            return found or self._handoff(slots, "bot_error")
+            return found or self.handoff(slots, "bot_error")
         self._fill_from_entities(parse, slots)
         intent = parse.intent.label
 
         if intent == HANDOFF_INTENT:
-            return self._handoff(slots, "asked_for_human")
+            return self.handoff(slots, "asked_for_human")
 
         requested = slots.get(REQUESTED_SLOT)
         pending = slots.get(PENDING_ACTION)
@@ -144,7 +144,9 @@ class Dialogue:
         prompt = spec.prompt if spec else f"Could you tell me your {slot.replace('_', ' ')}?"
         return Reply((BotMessage(prompt),), "ask_slot", f"slot:{slot}", slots=slots)
 
-    def _handoff(self, slots: dict[str, Any], reason: str) -> Reply:
+    def handoff(self, slots: Mapping[str, Any], reason: str) -> Reply:
+        """Hand the conversation to a person, saying so."""
+        slots = dict(slots)
         message = self._template("handoff", slots) or BotMessage(DEFAULT_HANDOFF)
         return Reply(
             (message,), "handoff", f"handoff:{reason}", slots=slots, escalation_reason=reason
@@ -159,7 +161,7 @@ class Dialogue:
                 break
             streak += 1
         if limit and streak + 1 >= limit:
-            return self._handoff(slots, "low_confidence")
+            return self.handoff(slots, "low_confidence")
         message = self._template(FALLBACK_INTENT, slots) or BotMessage(DEFAULT_FALLBACK)
         return Reply((message,), "fallback", None, slots=slots)
 
@@ -218,9 +220,9 @@ class Dialogue:
             fallback = self._template(intent, slots)
             if fallback is not None and not messages:
                 return Reply((fallback,), "template", f"template:{intent}", slots=slots)
-            return self._handoff(slots, "action_failed")
+            return self.handoff(slots, "action_failed")
         if escalate:
-            reply = self._handoff(slots, escalate)
+            reply = self.handoff(slots, escalate)
             return Reply(
                 (*messages, *reply.messages),
                 "handoff",

@@ -189,5 +189,6 @@ async def load_runtime(
         _dialogue(config, loaded, actions, executor),
         mask_pii_in_storage=config.mask_pii_in_storage,
         listeners=listeners,
+        negative_handoff=(config.negative_handoff_turns, config.negative_handoff_score),
     )
     return Runtime(config, executor, nlu, processor, loaded, actions)

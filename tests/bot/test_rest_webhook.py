@@ -246,3 +246,31 @@ async def test_webhook_works_on_postgresql(
     assert messages[0]["text"] in GREETINGS
     user, bot = await conversation_turns(client)
     assert (user.intent, user.route, bot.reply_to) == ("greet", "template", user.id)
+
+
+async def test_two_strongly_negative_turns_in_a_row_bring_a_person(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    # The tiny sentiment model is sure of its training rows, but not 80% sure.
+    client = await ready_client(aiohttp_client, tmp_path, tiny_models, negative_handoff_score=0.3)
+    first = await say(client, "this is terrible")
+    assert "connecting you" not in first[0]["text"]
+    second = await say(client, "worst service ever")
+    assert "connecting you" in second[0]["text"]
+    conversation = await store_of(client).conversation_for("rest", "ada")
+    [escalation] = await store_of(client).escalations(conversation_id=conversation.id)
+    assert escalation.reason == "negative_sentiment"
+
+
+async def test_one_negative_turn_between_calm_ones_does_not_escalate(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    client = await ready_client(aiohttp_client, tmp_path, tiny_models, negative_handoff_score=0.3)
+    await say(client, "this is terrible")
+    await say(client, "thank you so much")
+    await say(client, "worst service ever")
+    conversation = await store_of(client).conversation_for("rest", "ada")
+    reasons = [
+        e.reason for e in await store_of(client).escalations(conversation_id=conversation.id)
+    ]
+    assert "negative_sentiment" not in reasons

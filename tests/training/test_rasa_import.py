@@ -1,4 +1,4 @@
-"""bot.rasa_import: a Rasa 3 project (as `rasa init` writes it, plus a custom action and a form)
+"""training.rasa_import: a Rasa 3 project (as `rasa init` writes it, plus an action and a form)
 converted into Frontdesk's nlu.yml, responses.yml and domain.yml."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import yaml
 
 from bot.datafiles import DataFileError
 from bot.domain import Domain, SlotSpec
-from bot.rasa_import import import_rasa_project
 from retrieval.templates import ResponseTemplates
 from training.datasets import load_examples
+from training.rasa_import import import_rasa_project
 
 CONFIG = """\
 recipe: default.v1
