@@ -240,8 +240,9 @@ class Dialogue:
         # utter_message(response="utter_x") names a template instead of giving text.
         key = response.get("response") or response.get("template")
         if key and not response.get("text"):
-            return self._template(str(key).removeprefix("utter_"), slots) or self._template(
-                str(key), slots
+            # The exact name first: an imported Rasa project keeps utter_x beside intent x.
+            return self._template(str(key), slots) or self._template(
+                str(key).removeprefix("utter_"), slots
             )
         message = BotMessage.from_rasa(response)
         if not (message.text or message.buttons or message.image or message.custom):

@@ -6,6 +6,8 @@ passes and the event loop never blocks on a model.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -45,6 +47,38 @@ class ParseResult:
                 "score": self.sentiment.confidence,
             }
         return body
+
+
+_COMMAND = re.compile(r"^/(?P<intent>[\w.-]+)(?P<entities>\{.*\})?\s*$", re.DOTALL)
+
+
+def parse_intent_command(
+    text: str, labels: Sequence[str]
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """Rasa's ``/intent{"entity": "value"}`` payload, if ``text`` is one for a known intent."""
+    match = _COMMAND.match(text.strip())
+    if match is None or match.group("intent") not in labels:
+        return None
+    entities: list[dict[str, Any]] = []
+    if match.group("entities"):
+        try:
+            values = json.loads(match.group("entities"))
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(values, dict):
+            return None
+        entities = [
+            {
+                "entity": str(name),
+                "value": value,
+                "start": 0,
+                "end": len(text),
+                "confidence_entity": 1.0,
+                "extractor": "payload",
+            }
+            for name, value in values.items()
+        ]
+    return match.group("intent"), entities
 
 
 class NluModels:
@@ -112,6 +146,12 @@ class NluService:
 
     async def parse(self, text: str, *, expecting: str | None = None) -> ParseResult:
         intent, sentiment = await self._batcher.submit(text)
+        command = parse_intent_command(text, self.models.intent.labels)
+        if command is not None:
+            # A button payload like /order_status{"order_id": "NW-10001"} names its intent.
+            name, entities = command
+            ranking = ((name, 1.0),)
+            return ParseResult(text, Prediction(name, 1.0, name, ranking), sentiment, entities)
         return ParseResult(
             text=text,
             intent=intent,

@@ -138,7 +138,8 @@ def add_parsers(commands: Any) -> None:
         dest="feedback_command", required=True, metavar="ACTION"
     )
     export = feedback_commands.add_parser(
-        "export", help="write corrections.csv (text,intent) and answers.csv (question,answer,intent)"
+        "export",
+        help="write corrections.csv (text,intent) and answers.csv (question,answer,intent)",
     )
     export.add_argument("--out", type=Path, required=True, help="directory for the CSV files")
     export.set_defaults(run=cmd_feedback_export)

@@ -95,3 +95,15 @@ async def test_metrics_count_requests_routes_and_batches(client: TestClient) -> 
     assert "frontdesk_model_batch_size_count 1.0" in text
     assert "frontdesk_http_request_seconds_bucket" in text
     assert "frontdesk_ready 1.0" in text
+
+
+async def test_button_payload_names_its_intent_and_entities(client: TestClient) -> None:
+    body = await parse(client, '/order_status{"order_id": "NW-10002"}')
+    assert body["intent"] == {"name": "order_status", "confidence": 1.0}
+    assert body["entities"][0]["entity"] == "order_id"
+    assert body["entities"][0]["value"] == "NW-10002"
+
+
+async def test_slash_text_for_an_unknown_intent_is_classified_as_text(client: TestClient) -> None:
+    body = await parse(client, "/usr/bin/python")
+    assert body["intent"]["confidence"] < 1.0
