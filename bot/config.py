@@ -63,6 +63,7 @@ class Config:
     request_timeout_s: float = 30.0
     mask_pii_in_storage: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"
     # Where `frontdesk serve` writes its process id, so `frontdesk reload` can signal it.
     pid_file: Path = Path("var/frontdesk.pid")
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -95,6 +96,7 @@ class Config:
         for name in ("batch_wait_ms", "action_timeout_s", "request_timeout_s"):
             value = getattr(self, name)
             _check(value, name, value >= 0, "a number of seconds/milliseconds >= 0")
+        _check(self.log_format, "log_format", self.log_format in {"text", "json"}, "text or json")
         _check(
             self.log_level,
             "log_level",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -23,9 +24,25 @@ log = logging.getLogger("frontdesk")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
-def configure_logging(level: str) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(LOG_FORMAT))
     # Filters on the handler see every record, from our loggers and libraries alike.
     handler.addFilter(RequestIdFilter())
     handler.addFilter(PiiFilter())
@@ -66,7 +83,7 @@ async def reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
 
 
 def serve(config: Config) -> None:
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     log.info("Frontdesk on http://%s:%s (store %s)", config.host, config.port, config.database_url)
     app = create_app(config)
     app.cleanup_ctx.append(reload_on_sighup)

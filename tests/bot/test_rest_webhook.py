@@ -274,3 +274,22 @@ async def test_one_negative_turn_between_calm_ones_does_not_escalate(
         e.reason for e in await store_of(client).escalations(conversation_id=conversation.id)
     ]
     assert "negative_sentiment" not in reasons
+
+
+async def test_card_numbers_and_emails_are_masked_before_storage_when_configured(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    client = await ready_client(aiohttp_client, tmp_path, tiny_models, mask_pii_in_storage=True)
+    messages = await say(client, "my card 4111 1111 1111 1111 failed, mail me at ada@example.com")
+    assert messages, "masking storage does not change what the customer gets"
+    [user, *_] = await conversation_turns(client)
+    assert "4111" not in user.text.replace("[card ****1111]", "")
+    assert "[card ****1111]" in user.text
+    assert "ada@example.com" not in user.text
+    assert all("ada@example.com" not in str(e["value"]) for e in user.entities or [])
+
+
+async def test_messages_are_stored_verbatim_by_default(client: TestClient) -> None:
+    await say(client, "mail me at ada@example.com")
+    [user, *_] = await conversation_turns(client)
+    assert user.text == "mail me at ada@example.com"
