@@ -15,6 +15,7 @@ from bot.appkeys import (
     LIMITS,
     METRICS,
     MODEL_EXECUTOR,
+    REDIS,
     RUNTIME,
     STORE,
     TURN_LISTENERS,
@@ -24,10 +25,11 @@ from bot.config import Config
 from bot.conversation import TurnListener
 from bot.http import health, parse, rest
 from bot.http.middleware import request_context
+from bot.locks import ConversationLocks
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.runtime import RuntimeHolder, load_runtime
-from bot.storage import Store
+from bot.storage import Store, StoreError
 from bot.web import setup_web
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(parse.routes)
     app.cleanup_ctx.append(_model_executor)
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_runtime)
     setup_web(app)
     return app
@@ -71,6 +74,25 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    url = app[CONFIG].redis_url
+    if not url:
+        app[REDIS] = None
+        yield
+        return
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        raise StoreError(f"cannot reach Redis at {url}: {exc}; fix redis_url") from exc
+    app[REDIS] = client
+    yield
+    await client.aclose()
+
+
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     holder = app[RUNTIME]
     listeners: list[TurnListener] = app[TURN_LISTENERS]
@@ -83,6 +105,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
                 app[MODEL_EXECUTOR],
                 app[METRICS],
                 listeners=tuple(listeners),
+                locks=ConversationLocks(app[REDIS]),
             )
         except Exception as exc:
             holder.error = f"{type(exc).__name__}: {exc}"

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 from bot.config import Config
 from bot.conversation import TurnListener
@@ -29,5 +30,7 @@ class Limits:
 
 LIMITS = web.AppKey("limits", Limits)
 REQUEST_ID = web.RequestKey("request_id", str)
+# Shared state for several processes (conversation locks); None without redis_url.
+REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
 # Called after every customer turn (live updates, monitoring). Append before the app starts.
 TURN_LISTENERS = web.AppKey("turn_listeners", list[TurnListener])

@@ -7,15 +7,14 @@ processed one at a time in arrival order.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.dialogue import REQUESTED_SLOT, Dialogue
+from bot.locks import ConversationLocks
 from bot.messages import BotMessage, Reply
 from bot.nlu import ParseResult
 from bot.pii import mask_pii
@@ -54,6 +53,7 @@ class ConversationProcessor:
         mask_pii_in_storage: bool = False,
         listeners: tuple[TurnListener, ...] = (),
         negative_handoff: tuple[int, float] = (0, 1.0),
+        locks: ConversationLocks | None = None,
     ) -> None:
         self.store = store
         self.parser = parser
@@ -61,15 +61,8 @@ class ConversationProcessor:
         self.mask_pii_in_storage = mask_pii_in_storage
         self.listeners = listeners
         self.negative_handoff = negative_handoff
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks = locks or ConversationLocks()
         self._ids: OrderedDict[tuple[str, str], str] = OrderedDict()
-
-    def _lock(self, conversation_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[conversation_id] = lock
-        return lock
 
     async def _conversation_id(self, channel: str, sender_id: str) -> str:
         # Ids never change, so remembering them saves a query on every message.
@@ -94,7 +87,7 @@ class ConversationProcessor:
         metadata: Mapping[str, Any] | None = None,
     ) -> Handled:
         conversation_id = await self._conversation_id(channel, sender_id)
-        async with self._lock(conversation_id):
+        async with self._locks.hold(conversation_id):
             stored_text = mask_pii(text) if self.mask_pii_in_storage else text
             turn, new = await self.store.add_user_turn(
                 conversation_id, stored_text, message_id=message_id

@@ -20,6 +20,7 @@ from bot.config import Config
 from bot.conversation import ConversationProcessor, TurnListener
 from bot.dialogue import Dialogue, DialogueSettings
 from bot.domain import Domain
+from bot.locks import ConversationLocks
 from bot.metrics import Metrics
 from bot.nlu import NluModels, NluService
 from bot.storage import Store
@@ -171,6 +172,7 @@ async def load_runtime(
     executor: Executor,
     metrics: Metrics,
     listeners: tuple[TurnListener, ...] = (),
+    locks: ConversationLocks | None = None,
 ) -> Runtime:
     loop = asyncio.get_running_loop()
     loaded = await loop.run_in_executor(executor, _load_blocking, config)
@@ -190,5 +192,6 @@ async def load_runtime(
         mask_pii_in_storage=config.mask_pii_in_storage,
         listeners=listeners,
         negative_handoff=(config.negative_handoff_turns, config.negative_handoff_score),
+        locks=locks,
     )
     return Runtime(config, executor, nlu, processor, loaded, actions)

@@ -266,12 +266,30 @@ class AnswerIndex:
         vectors = self._encoder.encode(
             [queries[i] for i in wanted], batch_size=self._settings.batch_size
         )
+        for i, hits in zip(wanted, self.search_vectors(vectors, k), strict=True):
+            results[i] = hits
+        return results
+
+    def search_vectors(self, vectors: np.ndarray, k: int = 5) -> list[list[Hit]]:
+        """:meth:`search_many` for queries already encoded (float32, L2-normalised rows).
+
+        For callers that encode once and search several ways, and for benchmarks that
+        measure the index without the encoder.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise ValueError(
+                f"expected query vectors of shape (n, {self.dimension}), got {vectors.shape}"
+            )
+        results: list[list[Hit]] = [[] for _ in range(len(vectors))]
+        if k <= 0 or not len(vectors):
+            return results
         with self._lock:
             if not self._entries:
                 return results
             scores, keys = self._faiss_search(vectors, min(k, len(self._entries)))
-            for row, i in enumerate(wanted):
-                results[i] = [
+            for row in range(len(vectors)):
+                results[row] = [
                     self._hit(int(key), float(score))
                     for score, key in zip(scores[row], keys[row], strict=True)
                     if key >= 0 and int(key) in self._entries

@@ -91,7 +91,7 @@ DEMO_PAGE = """<!doctype html>
 <li><h2>Cast-iron pan</h2><p>28 cm, oven safe</p><p class="price">54 EUR</p></li>
 <li><h2>Gift box</h2><p>Wrapped for you</p><p class="price">3 EUR</p></li>
 </ul></main>
-<script src="/widget.js" defer data-title="{title}" data-colour="#1f6f5c"
+<script src="/widget.js" defer data-open="true" data-title="{title}" data-colour="#1f6f5c"
  data-greeting="Hi! Ask me about orders, deliveries and returns."></script>
 </body></html>
 """

@@ -256,6 +256,9 @@
           // The old conversation is gone: start afresh.
           state.lastId = 0;
           state.seen = {};
+          Array.prototype.forEach.call(log.querySelectorAll("[data-turn-id]"), function (node) {
+            node.remove();
+          });
         }
         state.token = body.token;
         storage("set", TOKEN_KEY, body.token);

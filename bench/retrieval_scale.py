@@ -1,0 +1,239 @@
+"""How the answer index scales: synthetic 384-d vectors at 100k and 1M entries.
+
+For each size: build seconds (FAISS only; no encoder involved), memory (the FAISS
+structures' bytes, and the process's resident-set growth over the build, which includes the
+entry table), single-query latency p50/p99 through ``AnswerIndex.search_vectors`` (the
+path every search takes after encoding), and recall@10 against exact search on held-out
+queries. The index is built with the library's own settings (:class:`IndexSettings`), so
+the figures are those of ``frontdesk index build`` at that size.
+
+The vectors are a seeded Gaussian mixture, not uniform noise: every cluster has a centre on
+the sphere, a low-dimensional subspace of its own along which its members spread, and a
+little isotropic noise, roughly how sentence embeddings sit (topics, and within a topic a
+few directions of variation). Uniform random vectors in 384 dimensions have no near
+neighbours at all, which makes any approximate index look worse than it will be on text,
+and a mixture of tight isotropic blobs makes it look better.
+
+Prints one JSON line. Usage:
+    python bench/retrieval_scale.py [--sizes 100000,1000000] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from retrieval.index import RECALL_K, AnswerIndex, IndexSettings  # noqa: E402
+from retrieval.qa import QAPair  # noqa: E402
+
+DIMENSION = 384
+SUBSPACE = 24
+SPREAD = 0.8
+"""Norm of a member's offset from its centre along the cluster subspace (centre norm 1)."""
+NOISE = 0.3
+"""Norm of the isotropic noise added to every vector."""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class VectorsOnly:
+    """The encoder the index asks for; the benchmark hands the index vectors directly."""
+
+    name = "synthetic"
+    fingerprint = "synthetic"
+    dimension = DIMENSION
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        raise RuntimeError("the scale benchmark searches with vectors, not text")
+
+
+class Mixture:
+    def __init__(self, clusters: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.centres = _unit(rng.standard_normal((clusters, DIMENSION)).astype(np.float32))
+        bases = rng.standard_normal((clusters, DIMENSION, SUBSPACE)).astype(np.float32)
+        self.bases = np.linalg.qr(bases)[0]  # orthonormal columns per cluster
+        # Unequal cluster sizes, as topics are: a few large ones, many small ones.
+        weights = rng.pareto(1.5, clusters) + 1
+        self.weights = weights / weights.sum()
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        out = np.empty((n, DIMENSION), dtype=np.float32)
+        labels = rng.choice(len(self.centres), size=n, p=self.weights)
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(len(self.centres) + 1))
+        for c in range(len(self.centres)):
+            rows = order[bounds[c] : bounds[c + 1]]
+            if not len(rows):
+                continue
+            z = rng.standard_normal((len(rows), SUBSPACE)).astype(np.float32)
+            z *= SPREAD / np.sqrt(SUBSPACE)
+            noise = rng.standard_normal((len(rows), DIMENSION)).astype(np.float32)
+            noise *= NOISE / np.sqrt(DIMENSION)
+            out[rows] = self.centres[c] + z @ self.bases[c].T + noise
+        return _unit(out)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
+
+
+def rss_bytes() -> int | None:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def faiss_bytes(index: Any) -> int:
+    """Bytes of the FAISS structures: vectors, HNSW links, id maps (without copying them)."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index)
+    total = index.ntotal * 8 * 2  # IndexIDMap2: id_map vector and (roughly) its reverse map
+    if isinstance(inner, faiss.IndexHNSWFlat):
+        storage = faiss.downcast_index(inner.storage)
+        total += storage.codes.size()
+        total += inner.hnsw.neighbors.size() * 4 + inner.hnsw.offsets.size() * 8
+        total += inner.hnsw.levels.size() * 4
+    else:
+        total += inner.codes.size()
+    return int(total)
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    return round(float(np.percentile(np.array(seconds) * 1000, q)), 3)
+
+
+def run_size(
+    mixture: Mixture,
+    size: int,
+    settings: IndexSettings,
+    *,
+    recall_queries: int,
+    latency_queries: int,
+    seed: int,
+) -> dict[str, Any]:
+    import faiss
+
+    log(f"[{size}] generating vectors")
+    vectors = mixture.sample(size, seed=seed + 1)
+    queries = mixture.sample(max(recall_queries, latency_queries), seed=seed + 2)
+    pairs = [QAPair(str(i), f"q{i}", f"a{i}") for i in range(size)]
+    before = rss_bytes()
+    log(f"[{size}] building ({'HNSW' if size > settings.hnsw_threshold else 'flat'})")
+    started = time.perf_counter()
+    index = AnswerIndex.build(pairs, VectorsOnly(), settings=settings, vectors=vectors)
+    build_seconds = time.perf_counter() - started
+    after = rss_bytes()
+    info = index.build_info
+    result: dict[str, Any] = {
+        "n": size,
+        "index_type": index.index_type,
+        "build_seconds": round(build_seconds, 1),
+        "index_bytes": faiss_bytes(index._index),
+        "vector_bytes": int(vectors.nbytes),
+    }
+    if before is not None and after is not None:
+        result["rss_delta_bytes"] = after - before
+    if "hnsw" in info:
+        result["hnsw"] = {
+            key: info["hnsw"][key] for key in ("m", "ef_construction", "ef_search")
+        } | {"build_recall_at_10": info["hnsw"][f"recall_at_{RECALL_K}"]}
+
+    log(f"[{size}] recall@{RECALL_K} on {recall_queries} held-out queries")
+    probe = queries[:recall_queries]
+    _, exact = faiss.knn(probe, vectors, RECALL_K, metric=faiss.METRIC_INNER_PRODUCT)
+    found = index.search_vectors(probe, RECALL_K)
+    overlap = [
+        len({int(h.id) for h in hits} & set(truth.tolist())) / RECALL_K
+        for hits, truth in zip(found, exact, strict=True)
+    ]
+    result[f"recall_at_{RECALL_K}"] = round(float(np.mean(overlap)), 4)
+
+    log(f"[{size}] single-query latency over {latency_queries} queries")
+    for query in queries[:20]:  # warm the caches
+        index.search_vectors(query[None, :], RECALL_K)
+    timings = []
+    for query in queries[:latency_queries]:
+        one = query[None, :]
+        t = time.perf_counter()
+        index.search_vectors(one, RECALL_K)
+        timings.append(time.perf_counter() - t)
+    result["latency_ms"] = {"p50": percentile_ms(timings, 50), "p99": percentile_ms(timings, 99)}
+    log(f"[{size}] {json.dumps(result)}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--clusters", type=int, default=2000)
+    parser.add_argument("--recall-queries", type=int, default=200)
+    parser.add_argument("--latency-queries", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--m", type=int, help="override IndexSettings.hnsw_m")
+    parser.add_argument("--ef-construction", type=int, help="override hnsw_ef_construction")
+    parser.add_argument("--ef-search", type=int, help="override the starting hnsw_ef_search")
+    args = parser.parse_args()
+
+    import faiss
+
+    faiss.omp_set_num_threads(args.threads)
+    overrides: dict[str, Any] = {}
+    if args.m:
+        overrides["hnsw_m"] = args.m
+    if args.ef_construction:
+        overrides["hnsw_ef_construction"] = args.ef_construction
+    if args.ef_search:
+        overrides["hnsw_ef_search"] = args.ef_search
+    settings = IndexSettings(**overrides)
+    mixture = Mixture(args.clusters, args.seed)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    results = [
+        run_size(
+            mixture,
+            size,
+            settings,
+            recall_queries=args.recall_queries,
+            latency_queries=args.latency_queries,
+            seed=args.seed,
+        )
+        for size in sizes
+    ]
+    print(
+        json.dumps(
+            {
+                "bench": "retrieval_scale",
+                "dimension": DIMENSION,
+                "data": (
+                    f"Gaussian mixture, {args.clusters} clusters, {SUBSPACE}-d subspace each, "
+                    f"seed {args.seed}"
+                ),
+                "threads": args.threads,
+                "results": results,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
