@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot import staff_cli
 from bot.config import Config, ConfigError
 from bot.datafiles import DataFileError
 
@@ -206,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     reload = commands.add_parser("reload", help="make a running server re-read models and data")
     reload.set_defaults(run=cmd_reload)
+
+    staff_cli.add_parsers(commands)
 
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--sender", help="conversation id to continue")

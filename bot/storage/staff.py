@@ -29,7 +29,7 @@ from bot.storage.staff_schema import (
     staff_sessions,
     staff_users,
 )
-from bot.storage.store import _conversation, _escalation, _turn, utcnow
+from bot.storage.store import conversation_from_row, escalation_from_row, turn_from_row, utcnow
 
 ROLES = ("agent", "ops", "admin")
 ACTIVE_ESCALATION = ("open", "claimed")
@@ -262,7 +262,7 @@ class StaffStore:
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return _conversation(row) if row else None
+        return conversation_from_row(row) if row else None
 
     # Conversations and turns -----------------------------------------------------------
 
@@ -273,7 +273,7 @@ class StaffStore:
                     select(conversations).where(conversations.c.id == conversation_id)
                 )
             ).first()
-        return _conversation(row) if row else None
+        return conversation_from_row(row) if row else None
 
     async def turns_after(
         self, conversation_id: str, after_id: int, roles: Sequence[str] | None = None
@@ -286,12 +286,12 @@ class StaffStore:
         if roles is not None:
             query = query.where(turns.c.role.in_(list(roles)))
         async with self.engine.connect() as conn:
-            return [_turn(row) for row in await conn.execute(query)]
+            return [turn_from_row(row) for row in await conn.execute(query)]
 
     async def get_turn(self, turn_id: int) -> Turn | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(turns).where(turns.c.id == turn_id))).first()
-        return _turn(row) if row else None
+        return turn_from_row(row) if row else None
 
     async def previous_user_turn(self, turn: Turn) -> Turn | None:
         query = (
@@ -306,7 +306,7 @@ class StaffStore:
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return _turn(row) if row else None
+        return turn_from_row(row) if row else None
 
     async def add_turn(
         self,
@@ -339,7 +339,7 @@ class StaffStore:
                 .where(conversations.c.id == conversation_id)
                 .values(updated_at=now)
             )
-        return _turn(row)
+        return turn_from_row(row)
 
     # Escalations -----------------------------------------------------------------------
 
@@ -348,7 +348,7 @@ class StaffStore:
             row = (
                 await conn.execute(select(escalations).where(escalations.c.id == escalation_id))
             ).first()
-        return _escalation(row) if row else None
+        return escalation_from_row(row) if row else None
 
     async def latest_escalation(self, conversation_id: str) -> Escalation | None:
         query = (
@@ -359,7 +359,7 @@ class StaffStore:
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return _escalation(row) if row else None
+        return escalation_from_row(row) if row else None
 
     async def queue(self, statuses: Sequence[str] = ACTIVE_ESCALATION) -> list[QueueItem]:
         """Escalations with the given statuses, oldest first, with what staff need to triage."""
@@ -370,9 +370,9 @@ class StaffStore:
         )
         items: list[QueueItem] = []
         async with self.engine.connect() as conn:
-            found = [_escalation(row) for row in await conn.execute(query)]
+            found = [escalation_from_row(row) for row in await conn.execute(query)]
             for escalation in found:
-                conversation = _conversation(
+                conversation = conversation_from_row(
                     (
                         await conn.execute(
                             select(conversations).where(
@@ -416,8 +416,8 @@ class StaffStore:
                     QueueItem(
                         escalation=escalation,
                         conversation=conversation,
-                        last_message=_turn(last) if last else None,
-                        last_customer_message=_turn(last_user) if last_user else None,
+                        last_message=turn_from_row(last) if last else None,
+                        last_customer_message=turn_from_row(last_user) if last_user else None,
                         sentiment=sentiment_row[0] if sentiment_row else None,
                     )
                 )

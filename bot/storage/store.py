@@ -107,7 +107,7 @@ class Store:
                     select(conversations).where(conversations.c.id == conversation_id)
                 )
             ).first()
-        return _conversation(row) if row else None
+        return conversation_from_row(row) if row else None
 
     async def _find_conversation(
         self, conn: AsyncConnection, channel: str, sender_id: str
@@ -119,7 +119,7 @@ class Store:
                 )
             )
         ).first()
-        return _conversation(row) if row else None
+        return conversation_from_row(row) if row else None
 
     async def set_status(self, conversation_id: str, status: str) -> None:
         async with self.engine.begin() as conn:
@@ -175,7 +175,7 @@ class Store:
             if existing is None:
                 raise
             return existing, False
-        return _turn(row), True
+        return turn_from_row(row), True
 
     async def user_turn_by_message_id(self, conversation_id: str, message_id: str) -> Turn | None:
         async with self.engine.connect() as conn:
@@ -187,7 +187,7 @@ class Store:
                     )
                 )
             ).first()
-        return _turn(row) if row else None
+        return turn_from_row(row) if row else None
 
     async def record_reply(
         self,
@@ -226,7 +226,7 @@ class Store:
                         .returning(turns)
                     )
                 ).one()
-                stored.append(_turn(row))
+                stored.append(turn_from_row(row))
             user_changes: dict[str, Any] = understanding.columns() if understanding else {}
             if user_route:
                 user_changes.update(
@@ -260,7 +260,7 @@ class Store:
             rows = await conn.execute(
                 select(turns).where(turns.c.reply_to == user_turn_id).order_by(turns.c.id)
             )
-            return [_turn(row) for row in rows]
+            return [turn_from_row(row) for row in rows]
 
     async def turns(self, conversation_id: str, *, limit: int | None = None) -> list[Turn]:
         """The conversation's turns, oldest first (the last ``limit`` when given)."""
@@ -270,7 +270,7 @@ class Store:
         else:
             query = query.order_by(turns.c.id)
         async with self.engine.connect() as conn:
-            rows = [_turn(row) for row in await conn.execute(query)]
+            rows = [turn_from_row(row) for row in await conn.execute(query)]
         return sorted(rows, key=lambda t: t.id)
 
     async def count_turns(self) -> int:
@@ -288,7 +288,7 @@ class Store:
         if conversation_id is not None:
             query = query.where(escalations.c.conversation_id == conversation_id)
         async with self.engine.connect() as conn:
-            return [_escalation(row) for row in await conn.execute(query)]
+            return [escalation_from_row(row) for row in await conn.execute(query)]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -309,7 +309,7 @@ def _redact(url: str) -> str:
     return url
 
 
-def _conversation(row: Any) -> Conversation:
+def conversation_from_row(row: Any) -> Conversation:
     return Conversation(
         id=row.id,
         channel=row.channel,
@@ -321,7 +321,7 @@ def _conversation(row: Any) -> Conversation:
     )
 
 
-def _turn(row: Any) -> Turn:
+def turn_from_row(row: Any) -> Turn:
     return Turn(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -342,7 +342,7 @@ def _turn(row: Any) -> Turn:
     )
 
 
-def _escalation(row: Any) -> Escalation:
+def escalation_from_row(row: Any) -> Escalation:
     return Escalation(
         id=row.id,
         conversation_id=row.conversation_id,
