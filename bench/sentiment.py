@@ -140,7 +140,9 @@ def read_extra(name: str, data_dir: Path) -> list[Row]:
     raise ValueError(f"--extra: unknown set {name!r}, expected some of {', '.join(EXTRAS)}")
 
 
-def holdout_split(rows: Sequence[Row], *, fraction: float = HOLDOUT_FRACTION) -> tuple[list[Row], list[Row]]:
+def holdout_split(
+    rows: Sequence[Row], *, fraction: float = HOLDOUT_FRACTION
+) -> tuple[list[Row], list[Row]]:
     """(pool, held_out): a stratified ``fraction`` of ``rows``, always the same for a pool."""
     from sklearn.model_selection import train_test_split
 

@@ -73,8 +73,12 @@ def build_index(
     }
     if len(report) > REPORT_LINES:
         summary["merge_report_omitted"] = len(report) - REPORT_LINES
-    hnsw = index.build_info.get("hnsw")
-    if hnsw:
-        summary[f"recall_at_{RECALL_K}"] = hnsw[f"recall_at_{RECALL_K}"]
-        summary["ef_search"] = hnsw["ef_search"]
+    info = index.build_info
+    if "hnsw" in info:
+        summary[f"recall_at_{RECALL_K}"] = info["hnsw"][f"recall_at_{RECALL_K}"]
+        summary["ef_search"] = info["hnsw"]["ef_search"]
+    if "ivf" in info:
+        summary[f"recall_at_{RECALL_K}"] = info["ivf"][f"recall_at_{RECALL_K}"]
+        summary["nlist"] = info["ivf"]["nlist"]
+        summary["nprobe"] = info["ivf"]["nprobe"]
     return summary

@@ -5,7 +5,9 @@ An index directory holds three files:
 ``index.faiss``
     A FAISS ``IndexIDMap2`` over inner-product vectors of the questions (normalised, so
     scores are cosine similarities): ``IndexFlatIP`` up to ``hnsw_threshold`` entries,
-    ``IndexHNSWFlat`` above it.
+    ``IndexHNSWFlat`` up to ``ivf_threshold``, ``IndexIVFFlat`` above it (an HNSW graph of
+    a million vectors takes too long to build on a small CPU; inverted lists build in a
+    few minutes and answer in a millisecond or two).
 ``entries.jsonl``
     One ``{"key", "id", "question", "answer", "intent"}`` object per entry; ``key`` is the
     FAISS id of the entry's vector.
@@ -22,12 +24,13 @@ so question-to-question similarity is what ranks the right answer first.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +48,7 @@ ENTRIES_FILE = "entries.jsonl"
 MANIFEST_FILE = "manifest.json"
 RECALL_K = 10
 MAX_EF_SEARCH = 1024
+INDEX_TYPES = ("flat", "hnsw", "ivf")
 
 
 class AnswerIndexError(RuntimeError):
@@ -76,9 +80,19 @@ class IndexSettings:
     """Above this many entries, exact search costs more than ~10 ms a query on a small CPU,
     so build an HNSW graph instead."""
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 200
+    hnsw_ef_construction: int = 80
+    """Candidates kept while linking a new vector. Recall is bought back at search time
+    (efSearch is tuned below); 200 cost 2.5x the build time for no measured gain at 100k."""
     hnsw_ef_search: int = 64
     """Starting efSearch; build raises it (doubling) until ``target_recall`` is met."""
+    ivf_threshold: int = 200_000
+    """Above this many entries, use inverted lists (IVF) instead of an HNSW graph."""
+    ivf_nlist: int = 0
+    """Number of inverted lists; 0 picks about 4·sqrt(n), a power of two."""
+    ivf_nprobe: int = 8
+    """Starting nprobe; build raises it (doubling) until ``target_recall`` is met."""
+    ivf_train_per_list: int = 64
+    """k-means training sample per list (FAISS warns below 39)."""
     target_recall: float = 0.95
     recall_sample: int = 1000
     batch_size: int = 64
@@ -180,7 +194,7 @@ class AnswerIndex:
             )
         _check_vectors(vectors, len(pairs), encoder.dimension)
         keys = np.arange(len(pairs), dtype=np.int64)
-        index, index_type, info = _make_faiss(vectors, keys, settings)
+        index, index_type, info = build_faiss(vectors, keys, settings)
         info["seconds"] = round(time.perf_counter() - started, 3)
         if provenance:
             info["provenance"] = dict(provenance)
@@ -299,17 +313,22 @@ class AnswerIndex:
     def _faiss_search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
-        if self._index_type != "hnsw":
-            return self._index.search(vectors, k)
-        ef = max(int(self._build.get("hnsw", {}).get("ef_search", 0)), k)
-        if not self._masked:
-            return self._index.search(vectors, k, params=_hnsw_params(ef))
-        if self._selector is None:
-            # Both objects are kept: the SWIG "not" selector holds only a raw pointer to the
-            # batch selector, which Python would otherwise free.
-            masked = faiss.IDSelectorBatch(np.fromiter(self._masked, dtype=np.int64))
-            self._selector = (masked, faiss.IDSelectorNot(masked))
-        return self._index.search(vectors, k, params=_hnsw_params(ef, self._selector[1]))
+        with _threads_for(len(vectors)):
+            if self._index_type == "flat":
+                return self._index.search(vectors, k)
+            selector = None
+            if self._masked:
+                if self._selector is None:
+                    # Both objects are kept: the SWIG "not" selector holds only a raw pointer
+                    # to the batch selector, which Python would otherwise free.
+                    masked = faiss.IDSelectorBatch(np.fromiter(self._masked, dtype=np.int64))
+                    self._selector = (masked, faiss.IDSelectorNot(masked))
+                selector = self._selector[1]
+            if self._index_type == "ivf":
+                nprobe = int(self._build.get("ivf", {}).get("nprobe", 1))
+                return self._index.search(vectors, k, params=_ivf_params(nprobe, selector))
+            ef = max(int(self._build.get("hnsw", {}).get("ef_search", 0)), k)
+            return self._index.search(vectors, k, params=_hnsw_params(ef, selector))
 
     def _hit(self, key: int, score: float) -> Hit:
         pair = self._entries[key]
@@ -345,7 +364,7 @@ class AnswerIndex:
             self._drop(present)
             self._touch()
             if (
-                self._index_type == "hnsw"
+                self._index_type != "flat"
                 and len(self._masked) > self._settings.compact_ratio * self._index.ntotal
             ):
                 self._compact_locked()
@@ -354,9 +373,10 @@ class AnswerIndex:
     def compact(self) -> None:
         """Rebuild the FAISS index from the live entries' vectors.
 
-        Drops masked (removed) vectors from an HNSW graph, and re-chooses flat or HNSW by
-        the current size: an index that grew past ``hnsw_threshold`` through :meth:`add`
-        becomes HNSW here (with its recall measured again), not silently on its own.
+        Drops masked (removed) vectors from an HNSW graph or IVF lists, and re-chooses
+        flat, HNSW or IVF by the current size: an index that grew past ``hnsw_threshold``
+        through :meth:`add` becomes HNSW here (with its recall measured again), not
+        silently on its own. IVF lists are re-trained, so it also follows drifting data.
         """
         # The contents stay the same, so the revision does too.
         with self._lock:
@@ -369,7 +389,7 @@ class AnswerIndex:
             if len(keys)
             else np.zeros((0, self.dimension), dtype=np.float32)
         )
-        index, index_type, info = _make_faiss(vectors, keys, self._settings)
+        index, index_type, info = build_faiss(vectors, keys, self._settings)
         if "provenance" in self._build:
             info["provenance"] = self._build["provenance"]
         info["compacted_at"] = _now()
@@ -381,11 +401,13 @@ class AnswerIndex:
         keys = [self._keys.pop(i) for i in ids]
         for key in keys:
             del self._entries[key]
-        if self._index_type == "hnsw":
+        if self._index_type == "flat":
+            self._index.remove_ids(np.array(keys, dtype=np.int64))
+        else:
+            # Neither an HNSW graph nor IVF lists behind an id map can delete in place:
+            # the vectors are masked at search time until the next compaction.
             self._masked.update(keys)
             self._selector = None
-        else:
-            self._index.remove_ids(np.array(keys, dtype=np.int64))
 
     def _touch(self) -> None:
         self._revision += 1
@@ -459,7 +481,7 @@ class AnswerIndex:
         entries = _read_entries(directory)
         stored = {int(k) for k in _faiss_ids(index)}
         index_type = manifest.get("index_type")
-        if index_type not in ("flat", "hnsw"):
+        if index_type not in INDEX_TYPES:
             raise _corrupt(directory, f"{MANIFEST_FILE} has unknown index_type {index_type!r}")
         missing = set(entries) - stored
         masked = stored - set(entries)
@@ -634,10 +656,15 @@ def _data_fingerprint(pairs: Iterable[QAPair]) -> str:
     return "sha256:" + digest.hexdigest()[:32]
 
 
-def _make_faiss(
+def build_faiss(
     vectors: np.ndarray, keys: np.ndarray, settings: IndexSettings
 ) -> tuple[Any, str, dict[str, Any]]:
-    """A filled FAISS index for ``vectors`` under ``keys``, its type and what was measured."""
+    """A filled FAISS index for ``vectors`` under ``keys``, its type and what was measured.
+
+    The type follows the size (see :class:`IndexSettings`); for an approximate index the
+    search breadth (efSearch or nprobe) is raised until recall@10 against exact search
+    reaches ``target_recall`` on a sample of the vectors, and both are recorded.
+    """
     import faiss
 
     dimension = vectors.shape[1]
@@ -645,22 +672,88 @@ def _make_faiss(
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         index.add_with_ids(vectors, keys)
         return index, "flat", {}
-    graph = faiss.IndexHNSWFlat(dimension, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = settings.hnsw_ef_construction
-    index = faiss.IndexIDMap2(graph)
+    if len(vectors) <= settings.ivf_threshold:
+        graph = faiss.IndexHNSWFlat(dimension, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = settings.hnsw_ef_construction
+        index = faiss.IndexIDMap2(graph)
+        index.add_with_ids(vectors, keys)
+        ef, recall, sample = _tune_breadth(
+            index, vectors, keys, settings, max(settings.hnsw_ef_search, RECALL_K), _hnsw_params
+        )
+        graph.hnsw.efSearch = ef
+        return (
+            index,
+            "hnsw",
+            {
+                "hnsw": {
+                    "m": settings.hnsw_m,
+                    "ef_construction": settings.hnsw_ef_construction,
+                    "ef_search": ef,
+                    f"recall_at_{RECALL_K}": round(recall, 4),
+                    "recall_sample": sample,
+                }
+            },
+        )
+    nlist = min(settings.ivf_nlist or _auto_nlist(len(vectors)), len(vectors))
+    lists = faiss.IndexIVFFlat(
+        faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT
+    )
+    rng = np.random.default_rng(settings.seed)
+    train_size = min(len(vectors), nlist * settings.ivf_train_per_list)
+    train = vectors[np.sort(rng.choice(len(vectors), size=train_size, replace=False))]
+    lists.cp.seed = settings.seed
+    lists.cp.max_points_per_centroid = settings.ivf_train_per_list
+    lists.train(train)
+    # An array direct map lets the id map reconstruct vectors (compaction, intent head).
+    module: Any = faiss  # the bundled stubs omit DirectMap
+    lists.set_direct_map_type(module.DirectMap.Array)
+    index = faiss.IndexIDMap2(lists)
     index.add_with_ids(vectors, keys)
-    ef, recall, sample = _tune_ef_search(index, vectors, keys, settings)
-    graph.hnsw.efSearch = ef
-    info = {
-        "hnsw": {
-            "m": settings.hnsw_m,
-            "ef_construction": settings.hnsw_ef_construction,
-            "ef_search": ef,
-            f"recall_at_{RECALL_K}": round(recall, 4),
-            "recall_sample": sample,
-        }
-    }
-    return index, "hnsw", info
+    nprobe, recall, sample = _tune_breadth(
+        index, vectors, keys, settings, settings.ivf_nprobe, _ivf_params, limit=nlist
+    )
+    lists.nprobe = nprobe
+    return (
+        index,
+        "ivf",
+        {
+            "ivf": {
+                "nlist": nlist,
+                "nprobe": nprobe,
+                "train_size": train_size,
+                f"recall_at_{RECALL_K}": round(recall, 4),
+                "recall_sample": sample,
+            }
+        },
+    )
+
+
+def _auto_nlist(count: int) -> int:
+    """About 4·sqrt(n) lists, as a power of two between 64 and 65536."""
+    target = 4 * np.sqrt(count)
+    return int(min(65536, max(64, 2 ** round(np.log2(target)))))
+
+
+@contextlib.contextmanager
+def _threads_for(queries: int) -> Iterator[None]:
+    """Run FAISS on at most one OpenMP thread per query.
+
+    FAISS parallelises over queries, so a single query gains nothing from a second thread
+    and pays for waking it: on a busy two-core machine that made one HNSW search 10-40x
+    slower. OpenMP's thread count belongs to the calling thread, so this does not change
+    what other threads (a build, a batch search) get.
+    """
+    import faiss
+
+    current = faiss.omp_get_max_threads()
+    if queries >= current:
+        yield
+        return
+    faiss.omp_set_num_threads(max(1, queries))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(current)
 
 
 def _hnsw_params(ef_search: int, selector: Any = None) -> Any:
@@ -676,11 +769,31 @@ def _hnsw_params(ef_search: int, selector: Any = None) -> Any:
     return params
 
 
-def _tune_ef_search(
-    index: Any, vectors: np.ndarray, keys: np.ndarray, settings: IndexSettings
+def _ivf_params(nprobe: int, selector: Any = None) -> Any:
+    """Per-call IVF parameters, for the same reason as :func:`_hnsw_params`."""
+    import faiss
+
+    module: Any = faiss
+    params = module.SearchParametersIVF()
+    params.nprobe = nprobe
+    if selector is not None:
+        params.sel = selector
+    return params
+
+
+def _tune_breadth(
+    index: Any,
+    vectors: np.ndarray,
+    keys: np.ndarray,
+    settings: IndexSettings,
+    start: int,
+    params: Callable[[int], Any],
+    *,
+    limit: int = MAX_EF_SEARCH,
 ) -> tuple[int, float, int]:
-    """Smallest efSearch (doubling from the setting) whose recall@10 against exact search
-    reaches the target on a sample of the indexed questions; (ef, recall, sample size)."""
+    """Smallest search breadth (efSearch or nprobe, doubling from ``start``) whose recall@10
+    against exact search reaches the target on a sample of the indexed vectors;
+    (breadth, recall, sample size)."""
     import faiss
 
     rng = np.random.default_rng(settings.seed)
@@ -689,12 +802,12 @@ def _tune_ef_search(
     k = min(RECALL_K, len(vectors))
     _, exact_rows = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
     exact = keys[exact_rows]
-    ef = max(settings.hnsw_ef_search, k)
+    breadth = max(1, min(start, limit))
     while True:
-        _, approx = index.search(queries, k, params=_hnsw_params(ef))
+        _, approx = index.search(queries, k, params=params(breadth))
         recall = float(
             np.mean([len(set(a) & set(e)) / k for a, e in zip(approx, exact, strict=True)])
         )
-        if recall >= settings.target_recall or ef >= MAX_EF_SEARCH:
-            return ef, recall, len(sample)
-        ef *= 2
+        if recall >= settings.target_recall or breadth >= limit:
+            return breadth, recall, len(sample)
+        breadth = min(breadth * 2, limit)

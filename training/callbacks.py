@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from transformers import TrainerCallback
+
+# Re-plan the schedule every this many steps once the step rate is known.
+REPLAN_EVERY_STEPS = 20
+# Aim to finish the decay by this share of the budget: the last epoch's evaluation and
+# checkpoint, the calibration and the report still have to fit after it.
+BUDGET_SHARE_FOR_STEPS = 0.93
 
 
 class TimeBudget(TrainerCallback):
@@ -14,19 +21,70 @@ class TimeBudget(TrainerCallback):
     It only raises ``should_training_stop``: the Trainer then ends the epoch early, and the
     usual end-of-epoch evaluation and checkpoint still run, so the best-checkpoint choice
     sees the last weights too.
+
+    When the measured step rate says the planned schedule will not fit, the learning-rate
+    schedule is shortened to end (at zero) when the budget does, from wherever it is at
+    that moment, and training stops there. Cutting a linear decay off at, say, half the
+    peak rate leaves the weights noisier than a decay that completes; BANKING77 on a busy
+    2-core CPU is the case this is for. The schedule is only ever shortened.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, fit_schedule: bool = True) -> None:
         self.seconds = seconds
+        self.fit_schedule = fit_schedule
         self.started = time.monotonic()
+        self.first_step = 0
         self.exceeded = False
+        self.planned_end: int | None = None  # the step the shortened schedule ends at
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         self.started = time.monotonic()
+        self.first_step = int(state.global_step or 0)  # above 0 when resuming
         return control
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        if time.monotonic() - self.started >= self.seconds:
+        elapsed = time.monotonic() - self.started
+        if elapsed >= self.seconds:
             self.exceeded = True
             control.should_training_stop = True
+            return control
+        step = int(state.global_step or 0)
+        if self.planned_end is not None and step >= self.planned_end:
+            self.exceeded = True
+            control.should_training_stop = True
+            return control
+        done = step - self.first_step
+        scheduler = kwargs.get("lr_scheduler")
+        if self.fit_schedule and scheduler is not None and done and done % REPLAN_EVERY_STEPS == 0:
+            self._replan(scheduler, step, int(state.max_steps or 0), elapsed / done, elapsed)
         return control
+
+    def _replan(
+        self, scheduler: Any, step: int, max_steps: int, per_step: float, elapsed: float
+    ) -> None:
+        """Shorten the schedule if ``max_steps`` at ``per_step`` seconds would overrun."""
+        # accelerate may wrap the scheduler; the multipliers live on the LambdaLR inside.
+        scheduler = getattr(scheduler, "scheduler", scheduler)
+        lambdas = getattr(scheduler, "lr_lambdas", None)
+        if not lambdas or per_step <= 0:
+            return
+        steps_left = int((self.seconds * BUDGET_SHARE_FOR_STEPS - elapsed) / per_step)
+        end = step + max(1, steps_left)
+        current_end = self.planned_end or max_steps
+        if end >= current_end:
+            return
+        self.planned_end = end
+        scheduler.lr_lambdas = [shortened(fn, step, end) for fn in lambdas]
+
+
+def shortened(schedule: Callable[[int], float], anchor: int, end: int) -> Callable[[int], float]:
+    """``schedule`` up to step ``anchor``, then a straight line from its value there to 0 at
+    ``end`` (a LambdaLR multiplier)."""
+    start = schedule(anchor)
+
+    def factor(step: int) -> float:
+        if step <= anchor:
+            return schedule(step)
+        return start * max(0.0, (end - step) / (end - anchor))
+
+    return factor

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ class Hyperparameters:
     # yet, while a third would mostly waste CPU time.
     patience: int = 2
     max_minutes: float | None = None
+    # A share of the target probability spread over the other labels (0 = off).
+    label_smoothing: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +50,8 @@ class FitResult:
     best_validation_macro_f1: float | None
     seconds: float
     resumed_from: str | None
+    # Where the time budget moved the end of the learning-rate schedule (None: not moved).
+    schedule_shortened_to: int | None = None
 
 
 class EncodedExamples:
@@ -156,10 +161,12 @@ def fit(
         num_train_epochs=hyper.epochs,
         per_device_train_batch_size=hyper.batch_size,
         per_device_eval_batch_size=hyper.batch_size * 2,
+        **_length_grouping(),
         learning_rate=hyper.learning_rate,
         lr_scheduler_type="linear",
         warmup_steps=hyper.warmup_ratio,  # a float below 1 is a share of all steps
         weight_decay=hyper.weight_decay,
+        label_smoothing_factor=hyper.label_smoothing,
         eval_strategy="epoch",
         save_strategy="epoch",
         # With load_best_model_at_end the Trainer keeps the best checkpoint plus the latest
@@ -233,7 +240,28 @@ def fit(
         best_validation_macro_f1=state.best_metric,
         seconds=seconds,
         resumed_from=last,
+        schedule_shortened_to=budget.planned_end if budget is not None else None,
     )
+
+
+def _length_grouping() -> dict[str, Any]:
+    """TrainingArguments that batch rows of similar length together (shuffled batches).
+
+    Batches are padded to their longest row, and customer messages vary a lot in length: on
+    BANKING77 (mean 16 tokens, 95th percentile 37) random batches of 32 hold 2.75 times the
+    real tokens, length-grouped ones 1.04 times. On the CPU a training step then costs about
+    half the time (0.49 instead of 1.09 CPU seconds per forward and backward pass of 32
+    rows, measured), so twice the epochs fit in a time budget. transformers 5 names the
+    option ``train_sampling_strategy``, 4.x ``group_by_length``.
+    """
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclass_fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    if "group_by_length" in names:
+        return {"group_by_length": True}
+    return {}
 
 
 def _with_lora(model: Any) -> Any:

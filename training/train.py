@@ -83,6 +83,7 @@ class TrainSettings:
     resume: bool = False
     max_length: int | None = None
     peft: str | None = None
+    label_smoothing: float | None = None
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -114,6 +115,17 @@ class TrainSettings:
         _check_number("max_minutes", self.max_minutes, "a number of minutes greater than 0")
         _check_number(
             "learning_rate", self.learning_rate, "a number between 0 and 1, e.g. 5e-5", below=1
+        )
+        _check(
+            self.label_smoothing is None
+            or (
+                isinstance(self.label_smoothing, int | float)
+                and not isinstance(self.label_smoothing, bool)
+                and 0 <= self.label_smoothing < 1
+            ),
+            "label_smoothing",
+            self.label_smoothing,
+            "a number from 0 (off) to below 1, e.g. 0.1, or None for the default (off)",
         )
         _check_int("batch_size", self.batch_size, 1, 4096, "a whole number from 1 to 4096")
         _check_int("max_length", self.max_length, 8, 512, "a whole number of tokens, 8 to 512")
@@ -223,10 +235,12 @@ def _train(settings: TrainSettings, runtime: Any, started: float) -> dict[str, A
         or default_max_length(tokenizer, [e.text for e in split.train]),
         seed=settings.seed,
         max_minutes=settings.max_minutes,
+        label_smoothing=float(settings.label_smoothing or 0.0),
     )
     say(
         f"training on {runtime.device} ({runtime.precision}): {hyper.epochs:g} epochs, "
         f"batch {hyper.batch_size}, lr {hyper.learning_rate:g}, max_length {hyper.max_length}"
+        + (f", label smoothing {hyper.label_smoothing:g}" if hyper.label_smoothing else "")
     )
     data_fingerprint = fingerprint(examples)
     checkpoints = checkpoints_dir(settings.out)
@@ -272,6 +286,7 @@ def _train(settings: TrainSettings, runtime: Any, started: float) -> dict[str, A
             "epochs_run": round(result.epochs_run, 3),
             "steps": result.steps,
             "stopped_by": result.stopped_by,
+            "schedule_shortened_to": result.schedule_shortened_to,
             "resumed_from": result.resumed_from,
             "train_seconds": round(result.seconds, 1),
             "versions": _versions(),

@@ -20,6 +20,8 @@ from tests.retrieval.helpers import OtherEncoder
 
 # Tiny thresholds push six pairs through the HNSW code path a 50k-pair index takes.
 SMALL_HNSW = IndexSettings(hnsw_threshold=3, recall_sample=6)
+# ... and the inverted lists a million-pair index takes.
+SMALL_IVF = IndexSettings(hnsw_threshold=2, ivf_threshold=3, ivf_nlist=2, recall_sample=6)
 
 
 def test_search_returns_the_paraphrased_question_first(index: AnswerIndex) -> None:
@@ -110,7 +112,9 @@ def test_save_refuses_to_replace_a_directory_that_is_not_an_index(
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
-@pytest.mark.parametrize("settings", [IndexSettings(), SMALL_HNSW], ids=["flat", "hnsw"])
+@pytest.mark.parametrize(
+    "settings", [IndexSettings(), SMALL_HNSW, SMALL_IVF], ids=["flat", "hnsw", "ivf"]
+)
 def test_added_and_removed_entries_persist(
     settings: IndexSettings, pairs: list[QAPair], encoder: Encoder, tmp_path: Path
 ) -> None:
@@ -157,6 +161,34 @@ def test_compact_drops_removed_vectors_from_an_hnsw_graph(
     assert len(index) == 5
     assert index.index_type == "hnsw"
     assert "hours" not in {h.id for h in index.search("opening hours", k=5)}
+
+
+def test_largest_collections_use_ivf_and_compact_drops_removed_vectors(
+    pairs: list[QAPair], encoder: Encoder, tmp_path: Path
+) -> None:
+    index = AnswerIndex.build(pairs, encoder, settings=SMALL_IVF)
+    assert index.index_type == "ivf"
+    ivf = index.build_info["ivf"]
+    assert ivf["nlist"] == 2
+    assert ivf["recall_at_10"] == 1.0
+    assert 1 <= ivf["nprobe"] <= 2
+    index.remove(["hours"])
+    assert "hours" not in {h.id for h in index.search("opening hours", k=6)}
+    index.save(tmp_path / "idx")
+    loaded = AnswerIndex.load(tmp_path / "idx", encoder)
+    assert loaded.index_type == "ivf"
+    assert loaded.search("I forgot my password", k=1)[0].id == "reset-password"
+    loaded.compact()
+    assert len(loaded) == 5
+    assert "hours" not in {h.id for h in loaded.search("opening hours", k=6)}
+
+
+def test_search_vectors_matches_search(index: AnswerIndex, encoder: Encoder) -> None:
+    query = "I forgot my password, how can I change it?"
+    vectors = encoder.encode([query])
+    assert index.search_vectors(vectors, k=3) == [index.search(query, k=3)]
+    with pytest.raises(ValueError, match=r"shape \(n, 384\)"):
+        index.search_vectors(vectors[:, :10], k=3)
 
 
 def test_load_rejects_index_built_with_other_encoder(

@@ -37,6 +37,55 @@ def test_time_budget_lets_training_run_while_time_is_left() -> None:
     assert not control.should_training_stop and not budget.exceeded
 
 
+def test_time_budget_shortens_the_schedule_to_end_within_the_budget() -> None:
+    import torch
+    from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
+
+    from training.callbacks import REPLAN_EVERY_STEPS, TimeBudget
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_linear_schedule_with_warmup(optimizer, 0, num_training_steps=1000)
+    budget = TimeBudget(seconds=100)
+    state, control = TrainerState(), TrainerControl()
+    state.max_steps = 1000
+    budget.on_train_begin(None, state, control)
+    budget.started -= 10  # 20 steps took 10 s: 1000 steps would take 500 s
+    for _ in range(REPLAN_EVERY_STEPS):
+        scheduler.step()
+    state.global_step = REPLAN_EVERY_STEPS
+    before = scheduler.lr_lambdas[0](REPLAN_EVERY_STEPS)
+
+    budget.on_step_end(None, state, control, lr_scheduler=scheduler)
+
+    end = budget.planned_end
+    assert end is not None and 150 < end < 200  # (100 s * 0.93 - 10 s) / 0.5 s per step
+    factor = scheduler.lr_lambdas[0]
+    assert factor(REPLAN_EVERY_STEPS) == before  # no jump where it was replanned
+    assert factor(end) == 0.0 and 0 < factor((REPLAN_EVERY_STEPS + end) // 2) < before
+    assert not control.should_training_stop
+    state.global_step = end
+    budget.on_step_end(None, state, control, lr_scheduler=scheduler)
+    assert control.should_training_stop and budget.exceeded
+
+
+def test_time_budget_leaves_a_schedule_that_fits_alone() -> None:
+    import torch
+    from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
+
+    from training.callbacks import REPLAN_EVERY_STEPS, TimeBudget
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_linear_schedule_with_warmup(optimizer, 0, num_training_steps=100)
+    original = scheduler.lr_lambdas[0]
+    budget = TimeBudget(seconds=3600)
+    state = TrainerState()
+    state.max_steps, state.global_step = 100, REPLAN_EVERY_STEPS
+
+    budget.on_step_end(None, state, TrainerControl(), lr_scheduler=scheduler)
+
+    assert budget.planned_end is None and scheduler.lr_lambdas[0] is original
+
+
 def test_publish_replaces_an_older_model_and_leaves_nothing_behind(tmp_path: Path) -> None:
     out = tmp_path / "model"
     out.mkdir()

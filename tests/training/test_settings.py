@@ -43,6 +43,8 @@ def test_valid_settings_keep_defaults_and_turn_strings_into_paths(data: Path) ->
         ("peft", "qlora", "expected None or one of lora"),
         ("text_column", " ", "expected a column name"),
         ("resume", "yes", "expected true or false"),
+        ("label_smoothing", 1.0, "expected a number from 0 (off) to below 1"),
+        ("label_smoothing", -0.1, "expected a number from 0 (off) to below 1"),
     ],
 )
 def test_invalid_setting_error_names_field_value_and_expected_form(

@@ -1,0 +1,333 @@
+"""The ``[alerts]`` table of ``frontdesk.toml``, validated into frozen dataclasses.
+
+```toml
+[alerts]
+retention_days = 30          # sentiment events older than this are pruned
+cooldown = "30m"             # after a resolve, the same rule and topic stay quiet this long
+auto_resolve = "30m"         # an alert whose condition has not held for this long resolves
+gauge_window = "15m"         # the window behind the Prometheus gauges and "most negative now"
+overall = true               # also evaluate across all topics together
+[alerts.negative_share]      # share of negative messages above a threshold
+threshold = 0.6
+window = "10m"
+min_volume = 20
+[alerts.surge]               # share well above the topic's own trailing baseline
+window = "10m"
+baseline = "24h"
+min_volume = 20
+min_baseline_volume = 50
+min_increase = 0.15          # absolute rise in share over the baseline
+z = 4.0                      # and statistically clear of it (binomial z-score)
+[[alerts.webhooks]]
+url = "https://hooks.slack.com/services/..."
+format = "slack"             # slack | json
+secret = "..."               # HMAC-SHA256 of the raw body in X-Frontdesk-Signature
+```
+
+Every error names the key, the value that arrived and the form that was expected, like the
+rest of the configuration.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+DURATION_FORM = "a duration like '90s', '15m', '2h', '1d' or a number of seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRule:
+    """Negative share above ``threshold`` over ``window_s`` with at least ``min_volume``."""
+
+    enabled: bool = True
+    threshold: float = 0.6
+    window_s: float = 600.0
+    min_volume: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SurgeRule:
+    """Negative share over ``window_s`` well above the trailing ``baseline_s`` before it."""
+
+    enabled: bool = True
+    window_s: float = 600.0
+    baseline_s: float = 86400.0
+    min_volume: int = 20
+    min_baseline_volume: int = 50
+    min_increase: float = 0.15
+    z: float = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    url: str
+    format: str = "json"  # json | slack
+    secret: str = ""
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    enabled: bool = True
+    retention_days: float = 30.0
+    prune_interval_s: float = 3600.0
+    cooldown_s: float = 1800.0
+    auto_resolve_s: float = 1800.0
+    gauge_window_s: float = 900.0
+    overall: bool = True
+    queue_size: int = 10_000
+    negative_share: ShareRule = field(default_factory=ShareRule)
+    surge: SurgeRule = field(default_factory=SurgeRule)
+    webhooks: tuple[WebhookTarget, ...] = ()
+    webhook_queue_size: int = 1000
+    webhook_max_attempts: int = 5
+    webhook_backoff_s: float = 1.0
+    webhook_backoff_max_s: float = 60.0
+
+    @property
+    def horizon_s(self) -> float:
+        """How far back the in-memory windows must reach."""
+        spans = [self.gauge_window_s, self.negative_share.window_s]
+        spans.append(self.surge.window_s + self.surge.baseline_s)
+        return max(spans)
+
+
+def _fail(key: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"setting {key}={value!r} is invalid: expected {expected}")
+
+
+def parse_duration(key: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool):
+        raise _fail(key, value, DURATION_FORM)
+    seconds: float | None = None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        raise _fail(key, value, DURATION_FORM)
+    if seconds == 0 and not allow_zero:
+        raise _fail(key, value, DURATION_FORM + " above zero")
+    return seconds
+
+
+def _number(key: str, value: Any, *, low: float, high: float = math.inf, form: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(key, value, form)
+    if not (low <= float(value) <= high) or not math.isfinite(float(value)):
+        raise _fail(key, value, form)
+    return float(value)
+
+
+def _integer(key: str, value: Any, *, low: int, form: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _fail(key, value, form)
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(key, value, "true or false")
+    return value
+
+
+def _table(key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(key, value, f"a table ([{key}])")
+    return value
+
+
+def _known(key: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"setting {key}.{unknown[0]} is unknown: expected one of {', '.join(sorted(allowed))}"
+        )
+
+
+def _share_rule(raw: Any) -> ShareRule:
+    key = "alerts.negative_share"
+    table = _table(key, raw)
+    _known(key, table, {"enabled", "threshold", "window", "min_volume"})
+    default = ShareRule()
+    return ShareRule(
+        enabled=_bool(f"{key}.enabled", table.get("enabled", default.enabled)),
+        threshold=_number(
+            f"{key}.threshold",
+            table.get("threshold", default.threshold),
+            low=0.0,
+            high=1.0,
+            form="a share between 0 and 1, like 0.6",
+        ),
+        window_s=parse_duration(f"{key}.window", table.get("window", default.window_s)),
+        min_volume=_integer(
+            f"{key}.min_volume",
+            table.get("min_volume", default.min_volume),
+            low=1,
+            form="an integer >= 1 (messages in the window)",
+        ),
+    )
+
+
+def _surge_rule(raw: Any) -> SurgeRule:
+    key = "alerts.surge"
+    table = _table(key, raw)
+    _known(
+        key,
+        table,
+        {
+            "enabled",
+            "window",
+            "baseline",
+            "min_volume",
+            "min_baseline_volume",
+            "min_increase",
+            "z",
+        },
+    )
+    default = SurgeRule()
+    return SurgeRule(
+        enabled=_bool(f"{key}.enabled", table.get("enabled", default.enabled)),
+        window_s=parse_duration(f"{key}.window", table.get("window", default.window_s)),
+        baseline_s=parse_duration(f"{key}.baseline", table.get("baseline", default.baseline_s)),
+        min_volume=_integer(
+            f"{key}.min_volume",
+            table.get("min_volume", default.min_volume),
+            low=1,
+            form="an integer >= 1 (messages in the window)",
+        ),
+        min_baseline_volume=_integer(
+            f"{key}.min_baseline_volume",
+            table.get("min_baseline_volume", default.min_baseline_volume),
+            low=1,
+            form="an integer >= 1 (messages in the baseline)",
+        ),
+        min_increase=_number(
+            f"{key}.min_increase",
+            table.get("min_increase", default.min_increase),
+            low=0.0,
+            high=1.0,
+            form="a share between 0 and 1, like 0.15",
+        ),
+        z=_number(
+            f"{key}.z",
+            table.get("z", default.z),
+            low=0.0,
+            form="a number >= 0 (how many standard errors above the baseline)",
+        ),
+    )
+
+
+def _webhook(index: int, raw: Any) -> WebhookTarget:
+    key = f"alerts.webhooks[{index}]"
+    table = _table(key, raw)
+    _known(key, table, {"url", "format", "secret", "timeout"})
+    url = table.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise _fail(f"{key}.url", url, "an http:// or https:// URL")
+    fmt = table.get("format", "json")
+    if fmt not in ("json", "slack"):
+        raise _fail(f"{key}.format", fmt, "'slack' or 'json'")
+    secret = table.get("secret", "")
+    if not isinstance(secret, str):
+        raise _fail(f"{key}.secret", secret, "a string (the HMAC-SHA256 key)")
+    timeout = parse_duration(f"{key}.timeout", table.get("timeout", 5.0))
+    return WebhookTarget(url=url, format=fmt, secret=secret, timeout_s=timeout)
+
+
+TOP_KEYS = {
+    "enabled",
+    "retention_days",
+    "prune_interval",
+    "cooldown",
+    "auto_resolve",
+    "gauge_window",
+    "overall",
+    "queue_size",
+    "negative_share",
+    "surge",
+    "webhooks",
+    "webhook_queue_size",
+    "webhook_max_attempts",
+    "webhook_backoff",
+    "webhook_backoff_max",
+}
+
+
+def parse_alerts(raw: Any) -> AlertsConfig:
+    """``config.extra["alerts"]`` (absent: the defaults) as a validated :class:`AlertsConfig`."""
+    if raw is None:
+        return AlertsConfig()
+    table = _table("alerts", raw)
+    _known("alerts", table, TOP_KEYS)
+    default = AlertsConfig()
+    hooks_raw = table.get("webhooks", [])
+    if not isinstance(hooks_raw, list):
+        raise _fail(
+            "alerts.webhooks", hooks_raw, "a list of tables: [{url=..., format=..., secret=...}]"
+        )
+    return AlertsConfig(
+        enabled=_bool("alerts.enabled", table.get("enabled", default.enabled)),
+        retention_days=_number(
+            "alerts.retention_days",
+            table.get("retention_days", default.retention_days),
+            low=0.001,
+            form="a number of days > 0, like 30",
+        ),
+        prune_interval_s=parse_duration(
+            "alerts.prune_interval", table.get("prune_interval", default.prune_interval_s)
+        ),
+        cooldown_s=parse_duration(
+            "alerts.cooldown", table.get("cooldown", default.cooldown_s), allow_zero=True
+        ),
+        auto_resolve_s=parse_duration(
+            "alerts.auto_resolve",
+            table.get("auto_resolve", default.auto_resolve_s),
+            allow_zero=True,
+        ),
+        gauge_window_s=parse_duration(
+            "alerts.gauge_window", table.get("gauge_window", default.gauge_window_s)
+        ),
+        overall=_bool("alerts.overall", table.get("overall", default.overall)),
+        queue_size=_integer(
+            "alerts.queue_size",
+            table.get("queue_size", default.queue_size),
+            low=1,
+            form="an integer >= 1",
+        ),
+        negative_share=_share_rule(table.get("negative_share", {})),
+        surge=_surge_rule(table.get("surge", {})),
+        webhooks=tuple(_webhook(i, hook) for i, hook in enumerate(hooks_raw)),
+        webhook_queue_size=_integer(
+            "alerts.webhook_queue_size",
+            table.get("webhook_queue_size", default.webhook_queue_size),
+            low=1,
+            form="an integer >= 1",
+        ),
+        webhook_max_attempts=_integer(
+            "alerts.webhook_max_attempts",
+            table.get("webhook_max_attempts", default.webhook_max_attempts),
+            low=1,
+            form="an integer >= 1",
+        ),
+        webhook_backoff_s=parse_duration(
+            "alerts.webhook_backoff",
+            table.get("webhook_backoff", default.webhook_backoff_s),
+            allow_zero=True,
+        ),
+        webhook_backoff_max_s=parse_duration(
+            "alerts.webhook_backoff_max",
+            table.get("webhook_backoff_max", default.webhook_backoff_max_s),
+            allow_zero=True,
+        ),
+    )

@@ -1,0 +1,353 @@
+"""Alert rules over sliding windows of sentiment, per topic and overall.
+
+Pure and synchronous: it is fed observations (a time stamp, a topic, negative or not) and
+answers with transitions (open, update, resolve) for the service to persist and announce.
+Time is the observations' own time stamps (the turns' ``created_at``), never the wall clock,
+so a replay at any speed behaves as it would live.
+
+Counts are kept in fixed-width buckets per scope with running sums per window length, so an
+observation costs O(number of windows), whatever the traffic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.ops.config import AlertsConfig
+
+OVERALL = "*"
+SHARE_RULE = "negative_share"
+SURGE_RULE = "surge"
+
+OPEN = "open"
+ACKNOWLEDGED = "acknowledged"
+RESOLVED = "resolved"
+ACTIVE = (OPEN, ACKNOWLEDGED)
+STATES = (OPEN, ACKNOWLEDGED, RESOLVED)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    ts: float  # seconds since the epoch (the turn's created_at)
+    topic: str
+    negative: bool
+
+
+class _Sum:
+    __slots__ = ("lo", "n", "neg")
+
+    def __init__(self, lo: int) -> None:
+        self.lo = lo
+        self.n = 0
+        self.neg = 0
+
+
+class ScopeCounts:
+    """Observation counts of one scope in buckets of ``res`` seconds, with a running total
+    for each window length (in buckets) so a window costs nothing to read."""
+
+    def __init__(self, res: float, spans: Iterable[int]) -> None:
+        self.res = res
+        self.spans = sorted(set(spans))
+        self.max_span = self.spans[-1]
+        self.buckets: dict[int, list[int]] = {}
+        self.order: deque[int] = deque()  # bucket keys as they were created (nearly sorted)
+        self.hi: int | None = None
+        self.sums: dict[int, _Sum] = {}
+
+    def bucket(self, ts: float) -> int:
+        return math.floor(ts / self.res)
+
+    def _start(self, b: int) -> None:
+        self.hi = b
+        self.sums = {span: _Sum(b - span + 1) for span in self.spans}
+
+    def advance(self, b: int) -> None:
+        if self.hi is None:
+            self._start(b)
+            return
+        if b <= self.hi:
+            return
+        for span, total in self.sums.items():
+            new_lo = b - span + 1
+            if new_lo <= total.lo:
+                continue
+            if new_lo - total.lo <= len(self.buckets):
+                expired: Iterable[int] = range(total.lo, new_lo)
+            else:
+                expired = [k for k in self.buckets if total.lo <= k < new_lo]
+            for k in expired:
+                cell = self.buckets.get(k)
+                if cell:
+                    total.n -= cell[0]
+                    total.neg -= cell[1]
+            total.lo = new_lo
+        self.hi = b
+        floor = b - self.max_span + 1
+        while self.order and self.order[0] < floor:
+            self.buckets.pop(self.order.popleft(), None)
+
+    def add(self, ts: float, negative: bool) -> bool:
+        """Count one observation; False when it is older than the longest window."""
+        b = self.bucket(ts)
+        self.advance(b)
+        assert self.hi is not None
+        if b < self.hi - self.max_span + 1:
+            return False
+        cell = self.buckets.get(b)
+        if cell is None:
+            cell = self.buckets[b] = [0, 0]
+            self.order.append(b)
+        cell[0] += 1
+        cell[1] += int(negative)
+        for total in self.sums.values():
+            if b >= total.lo:
+                total.n += 1
+                total.neg += int(negative)
+        return True
+
+    def window(self, span: int) -> tuple[int, int]:
+        total = self.sums.get(span)
+        return (total.n, total.neg) if total else (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    rule: str
+    scope: str
+    fires: bool
+    volume: int
+    negatives: int
+    share: float
+    baseline: float | None = None
+    baseline_volume: int | None = None
+    z: float | None = None
+    threshold: float | None = None
+    window_s: float = 0.0
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "volume": self.volume,
+            "negatives": self.negatives,
+            "share": round(self.share, 4),
+            "baseline": None if self.baseline is None else round(self.baseline, 4),
+            "baseline_volume": self.baseline_volume,
+            "z": None if self.z is None else round(self.z, 2),
+            "threshold": self.threshold,
+            "window_s": self.window_s,
+        }
+
+
+@dataclass
+class AlertState:
+    """What the engine remembers of an alert that is open or acknowledged."""
+
+    rule: str
+    scope: str
+    state: str
+    opened_at: float
+    last_fired_at: float
+    id: int | None = None
+    peak_share: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    kind: str  # open | update | resolve
+    alert: AlertState
+    evaluation: Evaluation | None
+    at: float
+
+
+def describe(evaluation: Evaluation) -> str:
+    where = "all topics" if evaluation.scope == OVERALL else f"topic {evaluation.scope!r}"
+    share = f"{evaluation.share:.0%} negative ({evaluation.negatives}/{evaluation.volume})"
+    minutes = evaluation.window_s / 60
+    if evaluation.rule == SURGE_RULE and evaluation.baseline is not None:
+        return (
+            f"Negative surge in {where}: {share} over the last {minutes:g} min, "
+            f"against a baseline of {evaluation.baseline:.0%}"
+        )
+    return f"High negative share in {where}: {share} over the last {minutes:g} min"
+
+
+@dataclass
+class AlertEngine:
+    config: AlertsConfig
+    scopes: dict[str, ScopeCounts] = field(default_factory=dict)
+    active: dict[tuple[str, str], AlertState] = field(default_factory=dict)
+    resolved_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    watermark: float | None = None
+
+    def __post_init__(self) -> None:
+        c = self.config
+        windows = [c.gauge_window_s, c.negative_share.window_s, c.surge.window_s]
+        # Buckets small enough that every window spans at least 30 of them.
+        self.res = max(1.0, math.floor(min(windows) / 30))
+        self._span_share = self._span(c.negative_share.window_s)
+        self._span_surge = self._span(c.surge.window_s)
+        self._span_baseline = self._span(c.surge.window_s + c.surge.baseline_s)
+        self._span_gauge = self._span(c.gauge_window_s)
+
+    def _span(self, seconds: float) -> int:
+        return max(1, round(seconds / self.res))
+
+    def _scope(self, name: str) -> ScopeCounts:
+        counts = self.scopes.get(name)
+        if counts is None:
+            spans = [self._span_share, self._span_gauge]
+            if self.config.surge.enabled:
+                spans += [self._span_surge, self._span_baseline]
+            counts = self.scopes[name] = ScopeCounts(self.res, spans)
+            if self.watermark is not None:
+                counts.advance(counts.bucket(self.watermark))
+        return counts
+
+    def _targets(self, topic: str) -> list[str]:
+        return [topic, OVERALL] if self.config.overall else [topic]
+
+    # Feeding -------------------------------------------------------------------------
+
+    def seed(self, observations: Iterable[Observation]) -> None:
+        """Fill the windows from stored history without raising alerts (at start-up)."""
+        for obs in sorted(observations, key=lambda o: o.ts):
+            self._count(obs)
+
+    def _count(self, obs: Observation) -> None:
+        self.watermark = obs.ts if self.watermark is None else max(self.watermark, obs.ts)
+        for name in self._targets(obs.topic):
+            self._scope(name).add(obs.ts, obs.negative)
+
+    def observe(self, obs: Observation) -> list[Transition]:
+        self._count(obs)
+        assert self.watermark is not None
+        now = self.watermark
+        changes: list[Transition] = []
+        for name in self._targets(obs.topic):
+            for evaluation in self.evaluate(name):
+                changes.extend(self._apply(evaluation, now))
+        changes.extend(self._expire(now))
+        return changes
+
+    def tick(self, now: float) -> list[Transition]:
+        """Let time pass without observations: windows empty and quiet alerts resolve."""
+        if self.watermark is not None and now <= self.watermark:
+            return []
+        self.watermark = now
+        for counts in self.scopes.values():
+            counts.advance(counts.bucket(now))
+        return self._expire(now)
+
+    # Rules ---------------------------------------------------------------------------
+
+    def evaluate(self, scope: str) -> list[Evaluation]:
+        counts = self._scope(scope)
+        results: list[Evaluation] = []
+        share_rule = self.config.negative_share
+        if share_rule.enabled:
+            n, neg = counts.window(self._span_share)
+            share = neg / n if n else 0.0
+            results.append(
+                Evaluation(
+                    SHARE_RULE,
+                    scope,
+                    fires=n >= share_rule.min_volume and share >= share_rule.threshold,
+                    volume=n,
+                    negatives=neg,
+                    share=share,
+                    threshold=share_rule.threshold,
+                    window_s=share_rule.window_s,
+                )
+            )
+        surge = self.config.surge
+        if surge.enabled:
+            n, neg = counts.window(self._span_surge)
+            total_n, total_neg = counts.window(self._span_baseline)
+            base_n, base_neg = total_n - n, total_neg - neg
+            share = neg / n if n else 0.0
+            baseline = base_neg / base_n if base_n else None
+            z: float | None = None
+            fires = False
+            if baseline is not None and n:
+                # Clamp so a spotless baseline still needs a real rise, not one complaint.
+                p0 = min(max(baseline, 0.02), 0.98)
+                z = (share - baseline) / math.sqrt(p0 * (1 - p0) / n)
+                fires = (
+                    n >= surge.min_volume
+                    and base_n >= surge.min_baseline_volume
+                    and share - baseline >= surge.min_increase
+                    and z >= surge.z
+                )
+            results.append(
+                Evaluation(
+                    SURGE_RULE,
+                    scope,
+                    fires=fires,
+                    volume=n,
+                    negatives=neg,
+                    share=share,
+                    baseline=baseline,
+                    baseline_volume=base_n,
+                    z=z,
+                    threshold=surge.min_increase,
+                    window_s=surge.window_s,
+                )
+            )
+        return results
+
+    def _apply(self, evaluation: Evaluation, now: float) -> list[Transition]:
+        key = (evaluation.rule, evaluation.scope)
+        alert = self.active.get(key)
+        if not evaluation.fires:
+            return []
+        if alert is not None:
+            # Deduplicated: one alert per rule and scope while it is open or acknowledged.
+            alert.last_fired_at = now
+            if evaluation.share > alert.peak_share:
+                alert.peak_share = evaluation.share
+                return [Transition("update", alert, evaluation, now)]
+            return []
+        resolved = self.resolved_at.get(key)
+        if resolved is not None and now < resolved + self.config.cooldown_s:
+            return []
+        alert = AlertState(
+            evaluation.rule, evaluation.scope, OPEN, now, now, peak_share=evaluation.share
+        )
+        self.active[key] = alert
+        return [Transition("open", alert, evaluation, now)]
+
+    def _expire(self, now: float) -> list[Transition]:
+        wait = self.config.auto_resolve_s
+        if not wait:
+            return []
+        changes = []
+        for key, alert in list(self.active.items()):
+            if now - alert.last_fired_at >= wait:
+                self.resolve(key, now)
+                alert.state = RESOLVED
+                changes.append(Transition("resolve", alert, None, now))
+        return changes
+
+    # State from outside (API, store) ---------------------------------------------------
+
+    def restore(self, alert: AlertState) -> None:
+        self.active[(alert.rule, alert.scope)] = alert
+
+    def acknowledge(self, key: tuple[str, str]) -> None:
+        alert = self.active.get(key)
+        if alert is not None:
+            alert.state = ACKNOWLEDGED
+
+    def resolve(self, key: tuple[str, str], at: float) -> None:
+        self.active.pop(key, None)
+        self.resolved_at[key] = max(at, self.resolved_at.get(key, at))
+
+    # Figures -------------------------------------------------------------------------
+
+    def current(self) -> dict[str, tuple[int, int]]:
+        """Volume and negatives per scope over the gauge window, at the watermark."""
+        return {name: counts.window(self._span_gauge) for name, counts in self.scopes.items()}

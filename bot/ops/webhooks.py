@@ -1,0 +1,180 @@
+"""Outgoing alert webhooks: signed, retried with backoff, never in anyone's way.
+
+Each receiver has its own bounded queue and delivery task, so a slow or failing receiver
+delays only its own deliveries. A full queue drops its oldest notification and counts it.
+
+Every request carries ``X-Frontdesk-Signature: sha256=<hex>``, the HMAC-SHA256 of the raw
+body under the receiver's ``secret`` (when one is set), plus ``X-Frontdesk-Event`` and
+``X-Frontdesk-Delivery`` (the same id on every retry of one notification).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.ops.config import AlertsConfig, WebhookTarget
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Frontdesk-Signature"
+EVENT_HEADER = "X-Frontdesk-Event"
+DELIVERY_HEADER = "X-Frontdesk-Delivery"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, header: str | None) -> bool:
+    """What a receiver does: compare the header with its own HMAC of the raw body."""
+    return bool(header) and hmac.compare_digest(sign(secret, body), header or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    event: str  # alert.opened | alert.resolved
+    alert: dict[str, Any]
+    delivery: str = ""
+
+
+def render(target: WebhookTarget, note: Notification) -> bytes:
+    alert = note.alert
+    if target.format == "slack":
+        verb = "Resolved" if note.event == "alert.resolved" else "Alert"
+        icon = ":white_check_mark:" if note.event == "alert.resolved" else ":rotating_light:"
+        text = f"{icon} {verb} #{alert.get('id')}: {alert.get('message')}"
+        body: dict[str, Any] = {
+            "text": text,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        }
+    else:
+        body = {"event": note.event, "delivery": note.delivery, "alert": alert}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class _Receiver:
+    def __init__(self, target: WebhookTarget, size: int) -> None:
+        self.target = target
+        self.queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=size)
+        self.task: asyncio.Task[None] | None = None
+
+
+class WebhookDispatcher:
+    def __init__(
+        self,
+        config: AlertsConfig,
+        *,
+        on_drop: Callable[[], None] = lambda: None,
+        on_result: Callable[[str], None] = lambda result: None,
+    ) -> None:
+        self.config = config
+        self.receivers = [_Receiver(t, config.webhook_queue_size) for t in config.webhooks]
+        self.on_drop = on_drop
+        self.on_result = on_result
+        self.dropped = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if not self.receivers:
+            return
+        self._session = aiohttp.ClientSession()
+        for receiver in self.receivers:
+            receiver.task = asyncio.get_running_loop().create_task(self._run(receiver))
+
+    async def close(self) -> None:
+        for receiver in self.receivers:
+            if receiver.task is not None:
+                receiver.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await receiver.task
+        if self._session is not None:
+            await self._session.close()
+
+    def notify(self, event: str, alert: dict[str, Any]) -> None:
+        """Queue a notification for every receiver; never waits."""
+        for receiver in self.receivers:
+            note = Notification(event, alert, delivery=str(uuid.uuid4()))
+            if receiver.queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    receiver.queue.get_nowait()
+                    receiver.queue.task_done()
+                self.dropped += 1
+                self.on_drop()
+            receiver.queue.put_nowait(note)
+
+    async def join(self) -> None:
+        """Wait until every queued notification is delivered or given up (tests, bench)."""
+        for receiver in self.receivers:
+            await receiver.queue.join()
+
+    async def _run(self, receiver: _Receiver) -> None:
+        while True:
+            note = await receiver.queue.get()
+            try:
+                result = await self.deliver(receiver.target, note)
+                self.on_result(result)
+            except Exception:
+                log.exception("webhook delivery to %s failed", receiver.target.url)
+            finally:
+                receiver.queue.task_done()
+
+    async def deliver(self, target: WebhookTarget, note: Notification) -> str:
+        """POST one notification, retrying with exponential backoff; returns the outcome."""
+        assert self._session is not None
+        body = render(target, note)
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_HEADER: note.event,
+            DELIVERY_HEADER: note.delivery,
+            "User-Agent": "frontdesk-alerts",
+        }
+        if target.secret:
+            headers[SIGNATURE_HEADER] = sign(target.secret, body)
+        attempts = self.config.webhook_max_attempts
+        for attempt in range(attempts):
+            retry = True
+            try:
+                async with self._session.post(
+                    target.url,
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=target.timeout_s),
+                ) as response:
+                    await response.read()
+                    if response.status < 300:
+                        return "delivered"
+                    retry = response.status >= 500 or response.status in (408, 429)
+                    log.warning(
+                        "webhook %s answered %s (attempt %d/%d)",
+                        target.url,
+                        response.status,
+                        attempt + 1,
+                        attempts,
+                    )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning(
+                    "webhook %s failed: %s (attempt %d/%d)",
+                    target.url,
+                    exc or type(exc).__name__,
+                    attempt + 1,
+                    attempts,
+                )
+            if not retry:
+                return "rejected"
+            if attempt + 1 < attempts:
+                delay = min(
+                    self.config.webhook_backoff_max_s, self.config.webhook_backoff_s * 2**attempt
+                )
+                await asyncio.sleep(delay)
+        return "failed"

@@ -1,0 +1,385 @@
+"""Reads and writes of ops monitoring: sentiment events, their time series, and alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, delete, func, insert, literal_column, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.storage.ops_schema import ops_alerts, sentiment_events
+from bot.storage.schema import conversations, turns
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def epoch(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def from_epoch(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentEvent:
+    turn_id: int
+    conversation_id: str
+    channel: str
+    intent: str | None
+    topic: str
+    sentiment: str
+    score: float | None
+    ts: float
+
+    @property
+    def negative(self) -> bool:
+        return self.sentiment == "negative"
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    topic: str
+    bucket: int  # epoch seconds at the bucket's start
+    volume: int
+    negatives: int
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    conversation_id: str
+    turn_id: int
+    channel: str
+    intent: str | None
+    topic: str
+    sentiment: str
+    score: float | None
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    rule: str
+    scope: str
+    state: str
+    message: str
+    share: float
+    peak_share: float
+    baseline: float | None
+    volume: int
+    details: dict[str, Any]
+    opened_at: datetime
+    last_seen_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+    def public(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "topic": self.scope,
+            "state": self.state,
+            "message": self.message,
+            "share": self.share,
+            "peak_share": self.peak_share,
+            "baseline": self.baseline,
+            "volume": self.volume,
+            "details": self.details,
+            "opened_at": iso(self.opened_at),
+            "last_seen_at": iso(self.last_seen_at),
+            "acknowledged_at": iso(self.acknowledged_at),
+            "acknowledged_by": self.acknowledged_by,
+            "resolved_at": iso(self.resolved_at),
+            "resolved_by": self.resolved_by,
+        }
+
+
+def alert_from_row(row: Any) -> Alert:
+    opened = _aware(row.opened_at)
+    seen = _aware(row.last_seen_at)
+    assert opened is not None and seen is not None
+    return Alert(
+        id=row.id,
+        rule=row.rule,
+        scope=row.scope,
+        state=row.state,
+        message=row.message,
+        share=row.share,
+        peak_share=row.peak_share,
+        baseline=row.baseline,
+        volume=row.volume,
+        details=dict(row.details or {}),
+        opened_at=opened,
+        last_seen_at=seen,
+        acknowledged_at=_aware(row.acknowledged_at),
+        acknowledged_by=row.acknowledged_by,
+        resolved_at=_aware(row.resolved_at),
+        resolved_by=row.resolved_by,
+    )
+
+
+class OpsStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # Events --------------------------------------------------------------------------
+
+    async def channels(self, conversation_ids: Iterable[str]) -> dict[str, str]:
+        ids = sorted(set(conversation_ids))
+        if not ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(conversations.c.id, conversations.c.channel).where(
+                    conversations.c.id.in_(ids)
+                )
+            )
+            return {row.id: row.channel for row in rows}
+
+    async def record(self, events: Sequence[SentimentEvent]) -> None:
+        if not events:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(sentiment_events),
+                [
+                    {
+                        "turn_id": e.turn_id,
+                        "conversation_id": e.conversation_id,
+                        "channel": e.channel[:32],
+                        "intent": e.intent,
+                        "topic": e.topic[:128],
+                        "sentiment": e.sentiment,
+                        "score": e.score,
+                        "negative": e.negative,
+                        "ts": int(e.ts),
+                    }
+                    for e in events
+                ],
+            )
+
+    async def events_since(self, since: float) -> list[tuple[float, str, bool]]:
+        """(ts, topic, negative) of every event at or after ``since``, oldest first."""
+        query = (
+            select(sentiment_events.c.ts, sentiment_events.c.topic, sentiment_events.c.negative)
+            .where(sentiment_events.c.ts >= int(since))
+            .order_by(sentiment_events.c.ts)
+        )
+        async with self.engine.connect() as conn:
+            return [(float(r.ts), r.topic, bool(r.negative)) for r in await conn.execute(query)]
+
+    async def series(
+        self,
+        bucket_s: int,
+        since: float,
+        until: float,
+        topics: Sequence[str] = (),
+    ) -> list[Point]:
+        """Volume and negatives per topic per time bucket (bucket start in epoch seconds)."""
+        ts = sentiment_events.c.ts
+        # The bucket width is a validated integer, written into the SQL so SELECT and GROUP BY
+        # carry the very same expression (PostgreSQL compares them textually).
+        width = literal_column(str(int(bucket_s)))
+        bucket = (ts - ts % width).label("bucket")
+        negatives = func.sum(case((sentiment_events.c.negative, 1), else_=0))
+        query = (
+            select(sentiment_events.c.topic, bucket, func.count().label("volume"), negatives)
+            .where(ts >= int(since), ts < int(until))
+            .group_by(sentiment_events.c.topic, ts - ts % width)
+            .order_by(ts - ts % width, sentiment_events.c.topic)
+        )
+        if topics:
+            query = query.where(sentiment_events.c.topic.in_(list(topics)))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Point(r[0], int(r[1]), int(r[2]), int(r[3] or 0)) for r in rows]
+
+    async def examples(
+        self,
+        *,
+        topic: str | None,
+        since: float,
+        negative_only: bool = True,
+        limit: int = 20,
+    ) -> list[Example]:
+        """The latest customer messages of a topic, for drill-down, newest first."""
+        e = sentiment_events.c
+        query = (
+            select(
+                e.conversation_id,
+                e.turn_id,
+                e.channel,
+                e.intent,
+                e.topic,
+                e.sentiment,
+                e.score,
+                e.ts,
+                turns.c.text,
+            )
+            .join(turns, turns.c.id == e.turn_id)
+            .where(e.ts >= int(since))
+            .order_by(e.ts.desc(), e.id.desc())
+            .limit(limit)
+        )
+        if topic and topic != "*":
+            query = query.where(e.topic == topic)
+        if negative_only:
+            query = query.where(e.negative.is_(True))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Example(
+                conversation_id=r.conversation_id,
+                turn_id=r.turn_id,
+                channel=r.channel,
+                intent=r.intent,
+                topic=r.topic,
+                sentiment=r.sentiment,
+                score=r.score,
+                text=r.text,
+                at=from_epoch(float(r.ts)),
+            )
+            for r in rows
+        ]
+
+    async def prune(self, before: float) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(sentiment_events).where(sentiment_events.c.ts < int(before))
+            )
+            return int(result.rowcount or 0)
+
+    # Alerts --------------------------------------------------------------------------
+
+    async def open_alert(
+        self,
+        *,
+        rule: str,
+        scope: str,
+        message: str,
+        share: float,
+        baseline: float | None,
+        volume: int,
+        details: dict[str, Any],
+        at: datetime,
+    ) -> Alert:
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    insert(ops_alerts)
+                    .values(
+                        rule=rule,
+                        scope=scope,
+                        state="open",
+                        message=message,
+                        share=share,
+                        peak_share=share,
+                        baseline=baseline,
+                        volume=volume,
+                        details=details,
+                        opened_at=at,
+                        last_seen_at=at,
+                    )
+                    .returning(ops_alerts)
+                )
+            ).one()
+        return alert_from_row(row)
+
+    async def touch_alert(
+        self,
+        alert_id: int,
+        *,
+        share: float,
+        peak_share: float,
+        volume: int,
+        message: str,
+        details: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(ops_alerts)
+                .where(ops_alerts.c.id == alert_id, ops_alerts.c.state != "resolved")
+                .values(
+                    share=share,
+                    peak_share=peak_share,
+                    volume=volume,
+                    message=message,
+                    details=details,
+                    last_seen_at=at,
+                )
+            )
+
+    async def alert(self, alert_id: int) -> Alert | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(ops_alerts).where(ops_alerts.c.id == alert_id))).first()
+        return alert_from_row(row) if row else None
+
+    async def alerts(
+        self, *, states: Sequence[str] = (), topic: str | None = None, limit: int = 100
+    ) -> list[Alert]:
+        query = select(ops_alerts).order_by(ops_alerts.c.opened_at.desc(), ops_alerts.c.id.desc())
+        if states:
+            query = query.where(ops_alerts.c.state.in_(list(states)))
+        if topic:
+            query = query.where(ops_alerts.c.scope == topic)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query.limit(limit))
+            return [alert_from_row(row) for row in rows]
+
+    async def last_resolved(self) -> dict[tuple[str, str], datetime]:
+        query = (
+            select(ops_alerts.c.rule, ops_alerts.c.scope, func.max(ops_alerts.c.resolved_at))
+            .where(ops_alerts.c.state == "resolved")
+            .group_by(ops_alerts.c.rule, ops_alerts.c.scope)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[tuple[str, str], datetime] = {}
+        for rule, scope, at in rows:
+            when = _aware(at)
+            if when is not None:
+                found[(rule, scope)] = when
+        return found
+
+    async def acknowledge(self, alert_id: int, by: str, at: datetime) -> Alert | None:
+        """Acknowledge an open alert (acknowledging twice is harmless); None: no such alert."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(ops_alerts)
+                .where(ops_alerts.c.id == alert_id, ops_alerts.c.state == "open")
+                .values(state="acknowledged", acknowledged_at=at, acknowledged_by=by)
+            )
+        return await self.alert(alert_id)
+
+    async def resolve(self, alert_id: int, by: str, at: datetime) -> Alert | None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(ops_alerts)
+                .where(ops_alerts.c.id == alert_id, ops_alerts.c.state != "resolved")
+                .values(state="resolved", resolved_at=at, resolved_by=by)
+            )
+        return await self.alert(alert_id)
+
+    async def count_active(self) -> dict[str, int]:
+        query = (
+            select(ops_alerts.c.state, func.count())
+            .where(ops_alerts.c.state != "resolved")
+            .group_by(ops_alerts.c.state)
+        )
+        async with self.engine.connect() as conn:
+            return {state: int(n) for state, n in (await conn.execute(query)).all()}

@@ -1,0 +1,191 @@
+"""The benchmark scripts' data handling (bench/intent_banking77.py, bench/sentiment.py).
+
+Their smallest real runs fine-tune a model for minutes, far over a unit test's budget, so
+only the helpers that decide what is trained and what is held out are tested here, on tiny
+files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def load_bench(name: str) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # sentiment.py imports intent_banking77 by this name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def banking() -> ModuleType:
+    return load_bench("intent_banking77")
+
+
+@pytest.fixture(scope="module")
+def sentiment() -> ModuleType:
+    return load_bench("sentiment")
+
+
+def rows_with(counts: dict[str, int], label: str = "category") -> list[dict[str, str]]:
+    return [
+        {"text": f"{name} example {i}", label: name} for name, n in counts.items() for i in range(n)
+    ]
+
+
+def test_stratified_subsample_keeps_proportions_size_and_order(banking: ModuleType) -> None:
+    rows = rows_with({"a": 60, "b": 30, "c": 10})
+
+    sample = banking.stratified_subsample(rows, 50, seed=1)
+
+    assert len(sample) == 50
+    assert Counter(r["category"] for r in sample) == {"a": 30, "b": 15, "c": 5}
+    assert sample == [r for r in rows if r in sample]  # original order
+    assert sample == banking.stratified_subsample(rows, 50, seed=1)
+    assert sample != banking.stratified_subsample(rows, 50, seed=2)
+
+
+def test_stratified_subsample_keeps_two_rows_of_every_label(banking: ModuleType) -> None:
+    rows = rows_with({"big": 200, "rare1": 3, "rare2": 2})
+
+    sample = banking.stratified_subsample(rows, 20, seed=0)
+
+    counts = Counter(r["category"] for r in sample)
+    assert len(sample) == 20 and counts["rare1"] == 2 and counts["rare2"] == 2
+
+
+def test_stratified_subsample_refuses_a_limit_below_two_per_label(banking: ModuleType) -> None:
+    with pytest.raises(ValueError, match="too small"):
+        banking.stratified_subsample(rows_with({"a": 5, "b": 5, "c": 5}), 5, seed=0)
+
+
+def test_stratified_subsample_of_more_than_there_is_returns_everything(
+    banking: ModuleType,
+) -> None:
+    rows = rows_with({"a": 3, "b": 3})
+
+    assert banking.stratified_subsample(rows, 100, seed=0) == rows
+
+
+def test_banking77_rows_are_read_from_text_and_category(
+    banking: ModuleType, tmp_path: Path
+) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text('text,category\n"card, lost",lost_card\nhi,greet\n', encoding="utf-8")
+
+    rows = banking.read_rows(path)
+
+    assert rows == [
+        {"text": "card, lost", "category": "lost_card"},
+        {"text": "hi", "category": "greet"},
+    ]
+    assert banking.read_rows(banking.write_rows(tmp_path / "copy.csv", rows)) == rows
+
+
+def test_svm_baseline_reports_its_figures(banking: ModuleType) -> None:
+    train = [
+        {"text": text, "category": label}
+        for label, texts in {
+            "card": ["my card is lost", "card stolen", "lost my card", "card missing"],
+            "pay": ["refund my payment", "payment failed", "payment pending", "pay back"],
+        }.items()
+        for text in texts
+    ]
+
+    figures = banking.svm_baseline(train, train)
+
+    assert figures["svm_accuracy"] == 1.0 and figures["svm_macro_f1"] == 1.0
+    assert figures["svm_train_seconds"] >= 0 and figures["svm_ms_per_message"] >= 0
+
+
+def test_banking_defaults_are_the_30_minute_recipe(banking: ModuleType) -> None:
+    args = banking.parse_args([])
+
+    assert (args.max_minutes, args.epochs, args.limit, args.out) == (30.0, 10.0, None, None)
+
+
+def write_tweeteval(directory: Path, split: str, pairs: list[tuple[str, str]]) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / "mapping.txt").write_text("0\tnegative\n1\tneutral\n2\tpositive\n")
+    (directory / f"{split}_text.txt").write_text("".join(f"{t} \n" for t, _ in pairs))
+    (directory / f"{split}_labels.txt").write_text("".join(f"{label}\n" for _, label in pairs))
+
+
+def test_tweeteval_labels_follow_mapping_txt(sentiment: ModuleType, tmp_path: Path) -> None:
+    write_tweeteval(tmp_path, "val", [("awful day", "0"), ("it is tuesday", "1"), ("yay", "2")])
+
+    rows = sentiment.read_tweeteval(tmp_path, "val")
+
+    assert [(r["text"], r["label"]) for r in rows] == [
+        ("awful day", "negative"),
+        ("it is tuesday", "neutral"),
+        ("yay", "positive"),
+    ]
+
+
+def test_tweeteval_splits_are_those_with_both_files(sentiment: ModuleType, tmp_path: Path) -> None:
+    write_tweeteval(tmp_path, "val", [("a", "0")])
+    write_tweeteval(tmp_path, "test", [("b", "1")])
+    (tmp_path / "train_labels.txt").write_text("1\n")  # texts missing, as in the shared copy
+
+    assert sentiment.tweeteval_splits(tmp_path) == ["val", "test"]
+
+
+def test_tweeteval_misaligned_files_are_refused(sentiment: ModuleType, tmp_path: Path) -> None:
+    write_tweeteval(tmp_path, "val", [("a", "0"), ("b", "1")])
+    (tmp_path / "val_labels.txt").write_text("0\n")
+
+    with pytest.raises(ValueError, match="has 2 lines but"):
+        sentiment.read_tweeteval(tmp_path, "val")
+
+
+def test_sst5_maps_to_three_classes_and_is_detokenised(
+    sentiment: ModuleType, tmp_path: Path
+) -> None:
+    path = tmp_path / "stsa.fine.train"
+    path.write_text(
+        "0 it was awful .\n1 i do n't like it -lrb- at all -rrb- .\n2 it 's a film .\n"
+        "3 good fun !\n4 a masterpiece , truly .\n"
+    )
+
+    rows = sentiment.read_labelled_lines(path, sentiment.SST5_TO_3, "sst")
+
+    assert [r["label"] for r in rows] == ["negative", "negative", "neutral", "positive", "positive"]
+    assert [r["text"] for r in rows[1:3]] == ["i don't like it (at all).", "it's a film."]
+
+
+def test_holdout_split_is_stratified_and_fixed(sentiment: ModuleType) -> None:
+    rows = rows_with({"negative": 20, "neutral": 40, "positive": 40}, label="label")
+
+    pool, held = sentiment.holdout_split(rows)
+
+    assert len(held) == 15 and len(pool) == 85
+    assert Counter(r["label"] for r in held) == {"negative": 3, "neutral": 6, "positive": 6}
+    assert sentiment.holdout_split(rows) == (pool, held)
+    assert not {r["text"] for r in held} & {r["text"] for r in pool}
+
+
+def test_clean_drops_repeats_conflicts_and_held_out_texts(sentiment: ModuleType) -> None:
+    rows = [
+        {"text": "Great!", "label": "positive"},
+        {"text": "great", "label": "positive"},  # the same text, differently spelled
+        {"text": "meh", "label": "neutral"},
+        {"text": "Meh.", "label": "negative"},  # conflicts with the row above
+        {"text": "bad", "label": "negative"},
+    ]
+
+    kept = sentiment.clean(rows, exclude=[{"text": "BAD", "label": "negative"}])
+
+    assert kept == [{"text": "Great!", "label": "positive"}]
