@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -10,8 +11,8 @@ from contextvars import ContextVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.appkeys import METRICS, REQUEST_ID
-from bot.http.errors import from_exception
+from bot.appkeys import CONFIG, METRICS, REQUEST_ID
+from bot.http.errors import error_response, from_exception
 
 log = logging.getLogger("frontdesk.access")
 
@@ -33,9 +34,20 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     status = 500
+    # Live connections have no deadline; everything else answers within request_timeout_s.
+    live = request.headers.get("Upgrade", "").lower() == "websocket"
+    timeout = None if live else request.app[CONFIG].request_timeout_s or None
     try:
         try:
-            response = await handler(request)
+            response = await asyncio.wait_for(handler(request), timeout)
+        except TimeoutError:
+            # The customer's message, if any, is already stored; a retry with the same
+            # message id is answered from the store or processed then.
+            response = error_response(
+                503,
+                f"the request took longer than {timeout:g}s; retry it",
+                headers={"Retry-After": "1"},
+            )
         except Exception as exc:
             response = from_exception(request, exc)
         status = response.status

@@ -293,3 +293,14 @@ async def test_messages_are_stored_verbatim_by_default(client: TestClient) -> No
     await say(client, "mail me at ada@example.com")
     [user, *_] = await conversation_turns(client)
     assert user.text == "mail me at ada@example.com"
+
+
+async def test_request_over_the_deadline_gets_503_with_retry_after(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    client = await ready_client(aiohttp_client, tmp_path, tiny_models, request_timeout_s=0.000001)
+    body = {"sender": "ada", "message": "hello there", "metadata": {"message_id": "slow-1"}}
+    response = await client.post(WEBHOOK, json=body)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "took longer than" in (await response.json())["error"]
