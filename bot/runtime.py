@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.actions import ActionRunner, InProcessActions, RemoteActions
+from bot.batching import MicroBatcher
 from bot.config import Config
 from bot.conversation import ConversationProcessor, TurnListener
 from bot.dialogue import Dialogue, DialogueSettings
@@ -35,15 +37,29 @@ class NotReadyError(RuntimeError):
 
 
 class IndexRetriever:
-    """Searches the answer index in the model worker, off the event loop."""
+    """Searches the answer index in the model worker, off the event loop, batching the
+    queries of concurrent requests into one encoder pass like the classifiers do."""
 
-    def __init__(self, index: AnswerIndex, executor: Executor) -> None:
+    K = 5
+
+    def __init__(
+        self, index: AnswerIndex, executor: Executor, *, max_batch: int, max_wait_s: float
+    ) -> None:
         self.index = index
-        self._executor = executor
+        self._batcher: MicroBatcher[str, list[Hit]] = MicroBatcher(
+            self._search_many, executor=executor, max_size=max_batch, max_wait_s=max_wait_s
+        )
+        self._batcher.start()
+
+    def _search_many(self, texts: Sequence[str]) -> list[list[Hit]]:
+        # Read the attribute per batch so that a reload swaps indexes between batches.
+        return self.index.search_many(texts, k=self.K)
 
     async def search(self, text: str, k: int = 5) -> list[Hit]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.index.search, text, k)
+        return (await self._batcher.submit(text))[:k]
+
+    async def close(self) -> None:
+        await self._batcher.stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +80,7 @@ class Runtime:
     processor: ConversationProcessor
     loaded: Loaded
     actions: ActionRunner | None
+    retriever: IndexRetriever | None
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -88,13 +105,22 @@ class Runtime:
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(self.executor, _load_blocking, self.config)
         self.nlu.swap(loaded.models)
-        self.processor.dialogue = _dialogue(self.config, loaded, self.actions, self.executor)
+        if loaded.index is None:
+            retriever = None
+        elif self.retriever is not None:
+            self.retriever.index = loaded.index
+            retriever = self.retriever
+        else:
+            retriever = self.retriever = _retriever(self.config, loaded.index, self.executor)
+        self.processor.dialogue = _dialogue(self.config, loaded, self.actions, retriever)
         self.loaded = loaded
         self.loaded_at = time.time()
         return time.perf_counter() - started
 
     async def close(self) -> None:
         await self.nlu.stop()
+        if self.retriever is not None:
+            await self.retriever.close()
         if self.actions is not None:
             await self.actions.close()
 
@@ -149,13 +175,19 @@ def _actions(config: Config) -> ActionRunner | None:
     return None
 
 
+def _retriever(config: Config, index: AnswerIndex, executor: Executor) -> IndexRetriever:
+    return IndexRetriever(
+        index, executor, max_batch=config.batch_max_size, max_wait_s=config.batch_wait_ms / 1000
+    )
+
+
 def _dialogue(
-    config: Config, loaded: Loaded, actions: ActionRunner | None, executor: Executor
+    config: Config, loaded: Loaded, actions: ActionRunner | None, retriever: IndexRetriever | None
 ) -> Dialogue:
     return Dialogue(
         loaded.domain,
         loaded.templates,
-        retriever=IndexRetriever(loaded.index, executor) if loaded.index is not None else None,
+        retriever=retriever,
         actions=actions,
         settings=DialogueSettings(
             retrieval_threshold=config.retrieval_threshold,
@@ -185,13 +217,14 @@ async def load_runtime(
     )
     nlu.start()
     actions = _actions(config)
+    retriever = _retriever(config, loaded.index, executor) if loaded.index is not None else None
     processor = ConversationProcessor(
         store,
         nlu,
-        _dialogue(config, loaded, actions, executor),
+        _dialogue(config, loaded, actions, retriever),
         mask_pii_in_storage=config.mask_pii_in_storage,
         listeners=listeners,
         negative_handoff=(config.negative_handoff_turns, config.negative_handoff_score),
         locks=locks,
     )
-    return Runtime(config, executor, nlu, processor, loaded, actions)
+    return Runtime(config, executor, nlu, processor, loaded, actions, retriever)
