@@ -113,10 +113,10 @@ def faiss_bytes(index: Any) -> int:
         total += storage.codes.size()
         total += inner.hnsw.neighbors.size() * 4 + inner.hnsw.offsets.size() * 8
         total += inner.hnsw.levels.size() * 4
-    elif isinstance(inner, faiss.IndexIVFFlat):
-        # Codes and their ids in the lists, the centroids, and the direct map.
+    elif isinstance(inner, faiss.IndexIVF):
+        # Codes and their ids in the lists, the centroids (and their graph), the direct map.
         total += inner.invlists.compute_ntotal() * (inner.code_size + 8)
-        total += inner.nlist * inner.d * 4 + inner.ntotal * 8
+        total += inner.nlist * inner.d * 4 * 2 + inner.ntotal * 8
     else:
         total += inner.codes.size()
     return int(total)
@@ -142,7 +142,7 @@ def run_size(
     queries = mixture.sample(max(recall_queries, latency_queries), seed=seed + 2)
     pairs = [QAPair(str(i), f"q{i}", f"a{i}") for i in range(size)]
     before = rss_bytes()
-    log(f"[{size}] building ({'HNSW' if size > settings.hnsw_threshold else 'flat'})")
+    log(f"[{size}] building the index")
     started = time.perf_counter()
     index = AnswerIndex.build(pairs, VectorsOnly(), settings=settings, vectors=vectors)
     build_seconds = time.perf_counter() - started
@@ -157,10 +157,9 @@ def run_size(
     }
     if before is not None and after is not None:
         result["rss_delta_bytes"] = after - before
-    if "hnsw" in info:
-        result["hnsw"] = {
-            key: info["hnsw"][key] for key in ("m", "ef_construction", "ef_search")
-        } | {"build_recall_at_10": info["hnsw"][f"recall_at_{RECALL_K}"]}
+    for kind in ("hnsw", "ivf"):
+        if kind in info:
+            result[kind] = {k: v for k, v in info[kind].items() if k != "recall_sample"}
 
     log(f"[{size}] recall@{RECALL_K} on {recall_queries} held-out queries")
     probe = queries[:recall_queries]

@@ -40,7 +40,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path[:0] = [str(REPO), str(BENCH)]
 
-from intent_banking77 import stratified_subsample  # noqa: E402
+from intent_banking77 import scoring_threads, stratified_subsample  # noqa: E402
 
 DATA_DIR = REPO.parent / "shared" / "data"
 LABELS = ("negative", "neutral", "positive")
@@ -231,13 +231,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     tweets = clean([row for split in splits for row in read_tweeteval(tweeteval, split)])
     pool, held_out = holdout_split(tweets)
     pool = clean(pool, exclude=held_out)
+    every_tweet = [*pool, *held_out]  # extras never repeat a tweet, held out or not
     if args.limit is not None:
         pool = stratified_subsample(pool, args.limit, seed=args.seed, label="label")
         held_out = stratified_subsample(held_out, args.limit, seed=HOLDOUT_SEED, label="label")
     training_rows = list(pool)
     sources = {"tweeteval": len(pool)}
     for name in extras:
-        extra = clean(read_extra(name, args.data_dir), exclude=[*held_out, *training_rows])
+        extra = clean(read_extra(name, args.data_dir), exclude=[*every_tweet, *training_rows])
         if args.limit is not None:
             extra = stratified_subsample(extra, args.limit, seed=args.seed, label="label")
         sources[name] = len(extra)
@@ -266,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
         card = json.loads((out / "frontdesk.json").read_text(encoding="utf-8"))
         log("scoring the held-out tweets through training.evaluate")
-        scores = evaluate("sentiment", out, held_csv)
+        with scoring_threads():
+            scores = evaluate("sentiment", out, held_csv)
         fit_seconds = float(card["training"]["train_seconds"])
         return {
             "bench": "sentiment",

@@ -27,6 +27,7 @@ from bot.http import health, parse, rest
 from bot.http.middleware import request_context
 from bot.locks import ConversationLocks
 from bot.metrics import Metrics
+from bot.ops import setup_ops
 from bot.ratelimit import RateLimiter
 from bot.runtime import RuntimeHolder, load_runtime
 from bot.storage import Store, StoreError
@@ -56,6 +57,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_runtime)
     setup_web(app)
+    setup_ops(app)
     return app
 
 

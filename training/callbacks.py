@@ -13,6 +13,8 @@ REPLAN_EVERY_STEPS = 20
 # Aim to finish the decay by this share of the budget: the last epoch's evaluation and
 # checkpoint, the calibration and the report still have to fit after it.
 BUDGET_SHARE_FOR_STEPS = 0.93
+# Move a shortened schedule's end only when the new estimate differs by more than this.
+REPLAN_TOLERANCE = 0.03
 
 
 class TimeBudget(TrainerCallback):
@@ -26,7 +28,8 @@ class TimeBudget(TrainerCallback):
     schedule is shortened to end (at zero) when the budget does, from wherever it is at
     that moment, and training stops there. Cutting a linear decay off at, say, half the
     peak rate leaves the weights noisier than a decay that completes; BANKING77 on a busy
-    2-core CPU is the case this is for. The schedule is only ever shortened.
+    2-core CPU is the case this is for. The end is re-estimated as the step rate changes,
+    but never moved past the planned schedule.
     """
 
     def __init__(self, seconds: float, *, fit_schedule: bool = True) -> None:
@@ -62,16 +65,20 @@ class TimeBudget(TrainerCallback):
     def _replan(
         self, scheduler: Any, step: int, max_steps: int, per_step: float, elapsed: float
     ) -> None:
-        """Shorten the schedule if ``max_steps`` at ``per_step`` seconds would overrun."""
+        """Make the schedule end when the budget does if ``max_steps`` would overrun it."""
         # accelerate may wrap the scheduler; the multipliers live on the LambdaLR inside.
         scheduler = getattr(scheduler, "scheduler", scheduler)
         lambdas = getattr(scheduler, "lr_lambdas", None)
-        if not lambdas or per_step <= 0:
+        if not lambdas or per_step <= 0 or max_steps <= 0:
             return
         steps_left = int((self.seconds * BUDGET_SHARE_FOR_STEPS - elapsed) / per_step)
-        end = step + max(1, steps_left)
+        end = min(max_steps, step + max(1, steps_left))
         current_end = self.planned_end or max_steps
-        if end >= current_end:
+        if self.planned_end is None and end >= current_end:
+            return  # the planned schedule fits
+        # Follow the step rate both ways (a busy machine speeds up and slows down), but not
+        # for every small wobble, and never past the planned schedule.
+        if abs(end - current_end) <= max(1, REPLAN_TOLERANCE * current_end):
             return
         self.planned_end = end
         scheduler.lr_lambdas = [shortened(fn, step, end) for fn in lambdas]

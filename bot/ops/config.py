@@ -15,7 +15,7 @@ min_volume = 20
 window = "10m"
 baseline = "24h"
 min_volume = 20
-min_baseline_volume = 50
+min_baseline_volume = 100
 min_increase = 0.15          # absolute rise in share over the baseline
 z = 4.0                      # and statistically clear of it (binomial z-score)
 [[alerts.webhooks]]
@@ -61,7 +61,7 @@ class SurgeRule:
     window_s: float = 600.0
     baseline_s: float = 86400.0
     min_volume: int = 20
-    min_baseline_volume: int = 50
+    min_baseline_volume: int = 100
     min_increase: float = 0.15
     z: float = 4.0
 

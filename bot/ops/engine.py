@@ -273,9 +273,10 @@ class AlertEngine:
             z: float | None = None
             fires = False
             if baseline is not None and n:
-                # Clamp so a spotless baseline still needs a real rise, not one complaint.
-                p0 = min(max(baseline, 0.02), 0.98)
-                z = (share - baseline) / math.sqrt(p0 * (1 - p0) / n)
+                # Two-proportion z-test: the baseline is a sample too, and a short one is noisy.
+                # The pooled share is clamped so a spotless history still needs a real rise.
+                pooled = min(max((neg + base_neg) / (n + base_n), 0.02), 0.98)
+                z = (share - baseline) / math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / base_n))
                 fires = (
                     n >= surge.min_volume
                     and base_n >= surge.min_baseline_volume

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, literal_column, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.ops_schema import ops_alerts, sentiment_events
@@ -193,7 +203,7 @@ class OpsStore:
         ts = sentiment_events.c.ts
         # The bucket width is a validated integer, written into the SQL so SELECT and GROUP BY
         # carry the very same expression (PostgreSQL compares them textually).
-        width = literal_column(str(int(bucket_s)))
+        width: ColumnElement[int] = literal_column(str(int(bucket_s)), BigInteger)
         bucket = (ts - ts % width).label("bucket")
         negatives = func.sum(case((sentiment_events.c.negative, 1), else_=0))
         query = (
@@ -326,7 +336,9 @@ class OpsStore:
 
     async def alert(self, alert_id: int) -> Alert | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(ops_alerts).where(ops_alerts.c.id == alert_id))).first()
+            row = (
+                await conn.execute(select(ops_alerts).where(ops_alerts.c.id == alert_id))
+            ).first()
         return alert_from_row(row) if row else None
 
     async def alerts(

@@ -28,6 +28,7 @@ def test_evaluate_returns_metrics_and_writes_report_and_confusion_png(
     result = evaluate("intent", tiny_intent_model.out, data, report_dir=tmp_path / "report")
 
     expected = {"accuracy", "macro_f1", "macro_recall", "weighted_f1", "n", "ms_per_message"}
+    expected |= {"accuracy_without_rejection", "macro_f1_without_rejection"}
     oos_keys = {"in_scope_accuracy", "oos_precision", "oos_recall", "oos_f1"}
     assert expected | oos_keys <= set(result)
     assert result["n"] == 5

@@ -51,6 +51,7 @@ def test_time_budget_shortens_the_schedule_to_end_within_the_budget() -> None:
     budget.on_train_begin(None, state, control)
     budget.started -= 10  # 20 steps took 10 s: 1000 steps would take 500 s
     for _ in range(REPLAN_EVERY_STEPS):
+        optimizer.step()
         scheduler.step()
     state.global_step = REPLAN_EVERY_STEPS
     before = scheduler.lr_lambdas[0](REPLAN_EVERY_STEPS)
@@ -63,7 +64,16 @@ def test_time_budget_shortens_the_schedule_to_end_within_the_budget() -> None:
     assert factor(REPLAN_EVERY_STEPS) == before  # no jump where it was replanned
     assert factor(end) == 0.0 and 0 < factor((REPLAN_EVERY_STEPS + end) // 2) < before
     assert not control.should_training_stop
-    state.global_step = end
+
+    state.global_step = 2 * REPLAN_EVERY_STEPS  # the machine got faster: 40 steps in 12 s
+    budget.started -= 2
+    at_40 = factor(state.global_step)
+    budget.on_step_end(None, state, control, lr_scheduler=scheduler)
+
+    longer = budget.planned_end
+    assert longer is not None and 300 < longer < 320  # (93 s - 12 s) / 0.3 s per step
+    assert scheduler.lr_lambdas[0](state.global_step) == at_40
+    state.global_step = end = longer
     budget.on_step_end(None, state, control, lr_scheduler=scheduler)
     assert control.should_training_stop and budget.exceeded
 

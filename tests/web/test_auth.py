@@ -42,14 +42,21 @@ API_ENDPOINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/api/admin/users", ADMIN),
     ("PATCH", "/api/admin/users/1", ADMIN),
     ("GET", "/console/ws", STAFF),
+    ("GET", "/api/sentiment/series", OPS),
+    ("GET", "/api/sentiment/topics", OPS),
+    ("GET", "/api/sentiment/examples", OPS),
+    ("GET", "/api/alerts", OPS),
+    ("POST", "/api/alerts/1/ack", OPS),
+    ("POST", "/api/alerts/1/resolve", OPS),
 ]
 # (path, roles allowed): pages behind login.
 PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("/console/", STAFF),
     ("/console/conversations/c-1", STAFF),
     ("/console/admin", ADMIN),
+    ("/ops/", OPS),
 ]
-PUBLIC = {"/api/login", "/console/login", "/console/logout", "/console"}
+PUBLIC = {"/api/login", "/console/login", "/console/logout", "/console", "/ops", "/ops/static"}
 
 
 @pytest.fixture
@@ -75,7 +82,7 @@ def test_the_table_names_every_protected_route(tmp_path: Path) -> None:
     routes = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource else ""
-        if path.startswith(("/api/", "/console")) and path not in PUBLIC:
+        if path.startswith(("/api/", "/console", "/ops")) and path not in PUBLIC:
             routes.add(re.sub(r"\{[^}]+\}", "X", path))
     assert routes == listed
 

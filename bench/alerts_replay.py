@@ -1,0 +1,254 @@
+"""Replay a labelled message stream through the real chat webhook and measure the alerts.
+
+The app runs in-process (aiohttp TestServer) on the trained models in ``--models`` (``make run``
+writes them to ``models/``), with the default ``[alerts]`` rules and one outgoing alert webhook
+pointed at a local receiver that checks the HMAC signature. Messages go to
+``POST /webhooks/rest/webhook``; a clock the bench controls stamps the turns, so hours of
+stream time replay in minutes.
+
+The stream: ``--calm`` messages spread over the topics at about 20% negative, then
+``--surge`` messages in which ``--topic`` turns about 60% negative (the others stay calm).
+Texts are synthetic: a topic phrase from ``data/nlu.yml`` (an intent of that topic) joined
+to a tone sentence from ``data/sentiment.csv`` with the wanted label.
+
+Prints ONE JSON line: detection delay (messages of the surge topic and seconds of stream
+time), false alerts during the calm stretch (and for other topics during the surge), and the
+sentiment macro-recall on the stream. Example:
+``python bench/alerts_replay.py --models models --calm 5000 --surge 1500``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret"
+LABELS = ("negative", "neutral", "positive")
+
+
+def fail(message: str) -> None:
+    print(f"alerts_replay: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def topic_phrases(domain_file: Path, nlu_file: Path) -> dict[str, list[str]]:
+    import yaml
+
+    categories = (yaml.safe_load(domain_file.read_text()) or {}).get("categories", {})
+    phrases: dict[str, list[str]] = defaultdict(list)
+    for block in yaml.safe_load(nlu_file.read_text())["nlu"]:
+        topic = categories.get(block.get("intent"))
+        if topic in (None, "conversation", "feedback"):
+            continue
+        for line in str(block.get("examples", "")).splitlines():
+            text = line.strip().removeprefix("- ").strip()
+            if text:
+                phrases[topic].append(text)
+    return dict(phrases)
+
+
+def tone_sentences(path: Path) -> dict[str, list[str]]:
+    by_label: dict[str, list[str]] = defaultdict(list)
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["label"] in LABELS:
+                by_label[row["label"]].append(row["text"].strip())
+    return dict(by_label)
+
+
+def label_for(rng: random.Random, negative_share: float) -> str:
+    if rng.random() < negative_share:
+        return "negative"
+    return "neutral" if rng.random() < 0.5 else "positive"
+
+
+def macro_recall(pairs: list[tuple[str, str | None]]) -> float:
+    recalls = []
+    for label in LABELS:
+        wanted = [got for want, got in pairs if want == label]
+        if wanted:
+            recalls.append(sum(got == label for got in wanted) / len(wanted))
+    return sum(recalls) / len(recalls) if recalls else 0.0
+
+
+async def replay(args: argparse.Namespace) -> dict[str, Any]:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from sqlalchemy import select
+
+    import bot.storage.store as store_module
+    from bot.app import create_app
+    from bot.appkeys import RUNTIME, STORE
+    from bot.config import Config
+    from bot.ops import OPS
+    from bot.ops.webhooks import SIGNATURE_HEADER, verify
+    from bot.storage.schema import turns
+
+    rng = random.Random(args.seed)
+    phrases = topic_phrases(REPO / "data" / "domain.yml", REPO / "data" / "nlu.yml")
+    tones = tone_sentences(REPO / "data" / "sentiment.csv")
+    if args.topic not in phrases:
+        fail(f"--topic {args.topic!r} is not one of {', '.join(sorted(phrases))}")
+    topics = sorted(phrases)
+
+    # The stream's clock: every turn the store writes is stamped with it.
+    clock = {"now": datetime.now(UTC)}
+    store_module.utcnow = lambda: clock["now"]  # type: ignore[assignment]
+
+    received: list[dict[str, Any]] = []
+    bad_signatures = 0
+
+    async def receive(request: web.Request) -> web.Response:
+        nonlocal bad_signatures
+        raw = await request.read()
+        if not verify(SECRET, raw, request.headers.get(SIGNATURE_HEADER)):
+            bad_signatures += 1
+        received.append(json.loads(raw))
+        return web.json_response({"ok": True})
+
+    hook_app = web.Application()
+    hook_app.router.add_post("/hook", receive)
+    hook_server = TestServer(hook_app)
+    await hook_server.start_server()
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = workdir / f"alerts-replay-{int(time.time())}.sqlite3"
+    config = Config.from_mapping(
+        {
+            "database_url": f"sqlite+aiosqlite:///{database}",
+            "models_dir": Path(args.models),
+            "data_dir": REPO / "data",
+            "rate_limit_per_sender": 0,
+            "rate_limit_per_ip": 0,
+            "negative_handoff_turns": 0,
+            "alerts": {
+                "webhooks": [
+                    {"url": str(hook_server.make_url("/hook")), "format": "json", "secret": SECRET}
+                ]
+            },
+        }
+    )
+    app = create_app(config)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=600)
+        if app[RUNTIME].runtime is None:
+            fail(f"the models did not load: {app[RUNTIME].error}")
+        stream_start = clock["now"]
+        sent: dict[str, tuple[str, str, float, bool]] = {}  # id -> (topic, label, ts, surge)
+        plan: list[tuple[str, str, bool]] = []
+        for _ in range(args.calm):
+            plan.append((rng.choice(topics), label_for(rng, 0.2), False))
+        for _ in range(args.surge):
+            topic = rng.choice(topics)
+            share = 0.6 if topic == args.topic else 0.2
+            plan.append((topic, label_for(rng, share), True))
+        surge_at = stream_start + timedelta(seconds=args.calm * args.step)
+
+        async def send(i: int, topic: str, label: str) -> None:
+            text = f"{rng.choice(phrases[topic])}. {rng.choice(tones[label])}"
+            response = await client.post(
+                "/webhooks/rest/webhook",
+                json={"sender": f"c{i}", "message": text, "metadata": {"message_id": f"m{i}"}},
+            )
+            if response.status != 200:
+                fail(f"the webhook answered {response.status}: {await response.text()}")
+
+        batch = max(1, args.concurrency)
+        for first in range(0, len(plan), batch):
+            clock["now"] = stream_start + timedelta(seconds=first * args.step)
+            chunk = plan[first : first + batch]
+            for j, (topic, label, surge) in enumerate(chunk):
+                sent[f"c{first + j}"] = (topic, label, clock["now"].timestamp(), surge)
+            await asyncio.gather(*(send(first + j, t, lbl) for j, (t, lbl, _s) in enumerate(chunk)))
+            if first % 500 < batch:
+                print(f"{first + len(chunk)}/{len(plan)} messages", file=sys.stderr)
+        await app[OPS].settle()
+        await asyncio.wait_for(app[OPS].dispatcher.join(), timeout=60)
+
+        # What the models said about each message, from the store.
+        async with app[STORE].engine.connect() as conn:
+            rows = await conn.execute(
+                select(turns.c.message_id, turns.c.sentiment).where(turns.c.role == "user")
+            )
+            predicted = {f"c{r.message_id[1:]}": r.sentiment for r in rows}
+    finally:
+        await client.close()
+        await hook_server.close()
+
+    opened = [n["alert"] for n in received if n["event"] == "alert.opened"]
+    surge_ts = surge_at.timestamp()
+
+    def at(alert: dict[str, Any]) -> float:
+        return datetime.fromisoformat(alert["opened_at"]).timestamp()
+
+    calm_false = [a for a in opened if at(a) < surge_ts]
+    other_false = [a for a in opened if at(a) >= surge_ts and a["topic"] not in (args.topic, "*")]
+    detected = sorted((a for a in opened if a["topic"] == args.topic and at(a) >= surge_ts), key=at)
+    delay_messages = delay_seconds = None
+    if detected:
+        when = at(detected[0])
+        delay_seconds = round(when - surge_ts, 1)
+        delay_messages = sum(
+            1
+            for topic, _l, ts, surge in sent.values()
+            if surge and topic == args.topic and ts <= when
+        )
+    pairs = [(label, predicted.get(key)) for key, (_t, label, _ts, _s) in sent.items()]
+    return {
+        "bench": "alerts_replay",
+        "messages": len(sent),
+        "calm_messages": args.calm,
+        "surge_messages": args.surge,
+        "surge_topic": args.topic,
+        "surge_topic_messages": sum(1 for t, _l, _ts, s in sent.values() if s and t == args.topic),
+        "detected": bool(detected),
+        "detection_delay_messages": delay_messages,
+        "detection_delay_stream_s": delay_seconds,
+        "detected_by": detected[0]["rule"] if detected else None,
+        "false_alerts_calm": len(calm_false),
+        "false_alerts_other_topics_during_surge": len(other_false),
+        "overall_alerts": sum(1 for a in opened if a["topic"] == "*"),
+        "sentiment_macro_recall": round(macro_recall(pairs), 4),
+        "stream_step_s": args.step,
+        "bad_signatures": bad_signatures,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=str(REPO / "models"))
+    parser.add_argument("--calm", type=int, default=5000, help="calm messages before the surge")
+    parser.add_argument("--surge", type=int, default=1500, help="messages after the surge starts")
+    parser.add_argument("--topic", default="payments", help="the topic that surges")
+    parser.add_argument("--step", type=float, default=2.0, help="stream seconds per message")
+    parser.add_argument("--concurrency", type=int, default=8, help="messages in flight")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--workdir", default=str(REPO / "var" / "bench"))
+    args = parser.parse_args()
+    models = Path(args.models)
+    missing = [p for p in ("intent", "sentiment") if not (models / p / "frontdesk.json").is_file()]
+    if missing:
+        fail(
+            f"no trained {' and '.join(missing)} model under {models}/; "
+            "run `make run` (or `make models`) first, or pass --models DIR"
+        )
+    print(json.dumps(asyncio.run(replay(args))))
+
+
+if __name__ == "__main__":
+    main()

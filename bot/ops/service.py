@@ -1,0 +1,380 @@
+"""The ops monitor: customer turns in, sentiment events and alerts out, all off the reply path.
+
+The turn listener only puts an item on a bounded queue (dropping the oldest when it is full,
+counted) and returns. One background task takes items in batches, records them, feeds the
+alert engine and persists what it decides; another lets time pass (quiet alerts resolve,
+gauges decay) and prunes events older than the retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from bot.appkeys import CONFIG, RUNTIME, STORE
+from bot.domain import Domain
+from bot.messages import Reply
+from bot.nlu import ParseResult
+from bot.ops.config import AlertsConfig
+from bot.ops.engine import (
+    ACKNOWLEDGED,
+    ACTIVE,
+    OPEN,
+    AlertEngine,
+    AlertState,
+    Observation,
+    Transition,
+    describe,
+)
+from bot.ops.webhooks import WebhookDispatcher
+from bot.storage import Turn
+from bot.storage import store as store_module
+from bot.storage.ops_store import Alert, OpsStore, SentimentEvent, epoch, from_epoch
+
+log = logging.getLogger(__name__)
+
+BATCH = 256
+CHANNEL_CACHE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class TurnItem:
+    conversation_id: str
+    turn_id: int
+    ts: float
+    intent: str | None
+    sentiment: str
+    score: float | None
+
+
+class OpsMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.negative_share = Gauge(
+            "frontdesk_sentiment_negative_share",
+            "Share of negative customer messages per topic over the gauge window ('*': all).",
+            ["topic"],
+            registry=registry,
+        )
+        self.messages = Gauge(
+            "frontdesk_sentiment_messages",
+            "Customer messages with a sentiment per topic over the gauge window ('*': all).",
+            ["topic"],
+            registry=registry,
+        )
+        self.alerts = Gauge(
+            "frontdesk_alerts_active",
+            "Sentiment alerts that are open or acknowledged, by state.",
+            ["state"],
+            registry=registry,
+        )
+        self.opened = Counter(
+            "frontdesk_alerts_opened_total",
+            "Sentiment alerts raised, by rule.",
+            ["rule"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "frontdesk_ops_dropped_total",
+            "Items dropped because a bounded ops queue was full (oldest first), by queue.",
+            ["queue"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "frontdesk_alert_webhook_deliveries_total",
+            "Alert webhook notifications by outcome (delivered, rejected, failed).",
+            ["result"],
+            registry=registry,
+        )
+        for state in ACTIVE:
+            self.alerts.labels(state).set(0)
+
+
+def _default_clock() -> datetime:
+    # Looked up at each call, so a replay that controls the store's clock controls this too.
+    return store_module.utcnow()
+
+
+class OpsService:
+    def __init__(
+        self,
+        config: AlertsConfig,
+        metrics: OpsMetrics,
+        *,
+        clock: Callable[[], datetime] = _default_clock,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.clock = clock
+        self.engine = AlertEngine(config)
+        self.queue: asyncio.Queue[TurnItem] = asyncio.Queue(maxsize=config.queue_size)
+        self.dropped = 0
+        self.dispatcher = WebhookDispatcher(
+            config,
+            on_drop=metrics.dropped.labels("webhooks").inc,
+            on_result=lambda result: metrics.deliveries.labels(result).inc(),
+        )
+        self.domain: Callable[[], Domain] = Domain
+        self._store: OpsStore | None = None
+        self._channels: OrderedDict[str, str] = OrderedDict()
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def store(self) -> OpsStore:
+        if self._store is None:
+            raise RuntimeError("the ops monitor has not started")
+        return self._store
+
+    # The listener: enqueue and return --------------------------------------------------
+
+    async def on_turn(
+        self, conversation_id: str, turn: Turn, parse: ParseResult | None, reply: Reply | None
+    ) -> None:
+        if parse is None or parse.sentiment is None or not self.config.enabled:
+            return
+        self.submit(
+            TurnItem(
+                conversation_id=conversation_id,
+                turn_id=turn.id,
+                ts=epoch(turn.created_at),
+                intent=parse.intent.label,
+                sentiment=parse.sentiment.label,
+                score=parse.sentiment.confidence,
+            )
+        )
+
+    def submit(self, item: TurnItem) -> None:
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+                self.queue.task_done()
+            self.dropped += 1
+            self.metrics.dropped.labels("turns").inc()
+        self.queue.put_nowait(item)
+
+    async def settle(self) -> None:
+        """Wait until every queued turn is recorded and evaluated (tests, the bench)."""
+        await self.queue.join()
+
+    # Life cycle ------------------------------------------------------------------------
+
+    async def start(self, store: OpsStore, domain: Callable[[], Domain] | None = None) -> None:
+        self._store = store
+        if domain is not None:
+            self.domain = domain
+        await self._restore()
+        await self.dispatcher.start()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._consume()),
+            loop.create_task(self._every(self._tick_interval(), self.tick)),
+            loop.create_task(self._every(self.config.prune_interval_s, self.prune)),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.dispatcher.close()
+
+    def _tick_interval(self) -> float:
+        return max(1.0, min(60.0, self.config.gauge_window_s / 10))
+
+    async def _restore(self) -> None:
+        """Seed the windows from stored events so a restart forgets nothing."""
+        now = self.clock().timestamp()
+        events = await self.store.events_since(now - self.config.horizon_s)
+        self.engine.seed(Observation(ts, topic, negative) for ts, topic, negative in events)
+        for alert in await self.store.alerts(states=ACTIVE, limit=10_000):
+            self.engine.restore(
+                AlertState(
+                    alert.rule,
+                    alert.scope,
+                    alert.state,
+                    epoch(alert.opened_at),
+                    epoch(alert.last_seen_at),
+                    id=alert.id,
+                    peak_share=alert.peak_share,
+                )
+            )
+        for key, at in (await self.store.last_resolved()).items():
+            if key not in self.engine.active:
+                self.engine.resolved_at[key] = epoch(at)
+        self._update_gauges()
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:
+                log.exception("ops background job %s failed", getattr(job, "__name__", job))
+
+    # The consumer ----------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self.process(batch)
+            except Exception:
+                log.exception("recording %d sentiment events failed", len(batch))
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def process(self, items: list[TurnItem]) -> list[Transition]:
+        domain = self.domain()
+        missing = [i.conversation_id for i in items if i.conversation_id not in self._channels]
+        if missing:
+            for conversation_id, channel in (await self.store.channels(missing)).items():
+                self._channels[conversation_id] = channel
+            while len(self._channels) > CHANNEL_CACHE:
+                self._channels.popitem(last=False)
+        events = [
+            SentimentEvent(
+                turn_id=i.turn_id,
+                conversation_id=i.conversation_id,
+                channel=self._channels.get(i.conversation_id, ""),
+                intent=i.intent,
+                topic=domain.category(i.intent),
+                sentiment=i.sentiment,
+                score=i.score,
+                ts=i.ts,
+            )
+            for i in items
+        ]
+        await self.store.record(events)
+        changes: list[Transition] = []
+        async with self._lock:
+            for event in events:
+                found = self.engine.observe(Observation(event.ts, event.topic, event.negative))
+                for change in found:
+                    await self._persist(change)
+                changes.extend(found)
+            self._update_gauges()
+        return changes
+
+    async def tick(self) -> list[Transition]:
+        async with self._lock:
+            changes = self.engine.tick(self.clock().timestamp())
+            for change in changes:
+                await self._persist(change)
+            self._update_gauges()
+        return changes
+
+    async def prune(self) -> int:
+        cutoff = self.clock().timestamp() - self.config.retention_days * 86400
+        removed = await self.store.prune(cutoff)
+        if removed:
+            log.info("pruned %d sentiment events older than %s", removed, from_epoch(cutoff))
+        return removed
+
+    async def _persist(self, change: Transition) -> None:
+        state = change.alert
+        at = from_epoch(change.at)
+        evaluation = change.evaluation
+        if change.kind == "open" and evaluation is not None:
+            alert = await self.store.open_alert(
+                rule=state.rule,
+                scope=state.scope,
+                message=describe(evaluation),
+                share=evaluation.share,
+                baseline=evaluation.baseline,
+                volume=evaluation.volume,
+                details=evaluation.details(),
+                at=at,
+            )
+            state.id = alert.id
+            self.metrics.opened.labels(state.rule).inc()
+            self.dispatcher.notify("alert.opened", alert.public())
+            log.warning("alert #%d: %s", alert.id, alert.message)
+        elif change.kind == "update" and evaluation is not None and state.id is not None:
+            await self.store.touch_alert(
+                state.id,
+                share=evaluation.share,
+                peak_share=state.peak_share,
+                volume=evaluation.volume,
+                message=describe(evaluation),
+                details=evaluation.details(),
+                at=at,
+            )
+        elif change.kind == "resolve" and state.id is not None:
+            resolved = await self.store.resolve(state.id, "auto", at)
+            if resolved is not None:
+                self.dispatcher.notify("alert.resolved", resolved.public())
+
+    def _update_gauges(self) -> None:
+        for scope, (n, neg) in self.engine.current().items():
+            self.metrics.messages.labels(scope).set(n)
+            self.metrics.negative_share.labels(scope).set(neg / n if n else 0.0)
+        states = [a.state for a in self.engine.active.values()]
+        for state in ACTIVE:
+            self.metrics.alerts.labels(state).set(states.count(state))
+
+    # Staff actions ---------------------------------------------------------------------
+
+    async def acknowledge(self, alert_id: int, by: str) -> Alert | None:
+        async with self._lock:
+            alert = await self.store.acknowledge(alert_id, by, self.clock())
+            if alert is not None and alert.state == ACKNOWLEDGED:
+                active = self.engine.active.get((alert.rule, alert.scope))
+                if active is not None and active.id == alert.id:
+                    self.engine.acknowledge((alert.rule, alert.scope))
+            self._update_gauges()
+        return alert
+
+    async def resolve(self, alert_id: int, by: str) -> tuple[Alert | None, bool]:
+        """Resolve an alert; returns it and whether this call changed its state."""
+        async with self._lock:
+            before = await self.store.alert(alert_id)
+            if before is None or before.state == "resolved":
+                return before, False
+            alert = await self.store.resolve(alert_id, by, self.clock())
+            assert alert is not None
+            active = self.engine.active.get((alert.rule, alert.scope))
+            if active is not None and active.id == alert.id:
+                at = epoch(alert.resolved_at) if alert.resolved_at else self.clock().timestamp()
+                # Cool down from whichever is later: the resolve, or the stream's own time.
+                self.engine.resolve((alert.rule, alert.scope), max(at, self.engine.watermark or 0))
+            self._update_gauges()
+        self.dispatcher.notify("alert.resolved", alert.public())
+        return alert, True
+
+
+OPS = web.AppKey("ops", OpsService)
+
+
+async def ops_context(app: web.Application) -> AsyncIterator[None]:
+    service = app[OPS]
+    holder = app[RUNTIME]
+    # Until the models are loaded (or when they fail to), topics come from the domain file.
+    try:
+        fallback = await asyncio.to_thread(Domain.load, app[CONFIG].domain_path)
+    except Exception as exc:
+        log.warning("cannot read the domain for ops topics: %s", exc)
+        fallback = Domain()
+
+    def domain() -> Domain:
+        runtime = holder.runtime
+        return runtime.domain if runtime is not None else fallback
+
+    await service.start(OpsStore(app[STORE].engine), domain)
+    yield
+    await service.close()
+
+
+__all__ = ["OPEN", "OPS", "OpsMetrics", "OpsService", "TurnItem", "ops_context"]

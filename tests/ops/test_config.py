@@ -1,0 +1,121 @@
+"""``[alerts]`` validation: defaults when absent, and errors that name key, value and form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.app import create_app
+from bot.config import Config, ConfigError
+from bot.ops.config import AlertsConfig, WebhookTarget, parse_alerts
+from tests.conftest import app_config
+
+
+def test_defaults_when_absent() -> None:
+    config = parse_alerts(None)
+    assert config == AlertsConfig()
+    assert config.negative_share.threshold == 0.6 and config.surge.z == 4.0
+    assert config.webhooks == ()
+    assert config.horizon_s == 600 + 86400
+
+
+def test_a_full_table_from_toml(tmp_path: Path) -> None:
+    file = tmp_path / "frontdesk.toml"
+    file.write_text(
+        """
+[alerts]
+retention_days = 7
+cooldown = "15m"
+auto_resolve = 0
+overall = false
+[alerts.negative_share]
+threshold = 0.5
+window = "5m"
+min_volume = 30
+[alerts.surge]
+baseline = "12h"
+z = 3.5
+[[alerts.webhooks]]
+url = "https://hooks.example.com/x"
+format = "slack"
+secret = "s3cret"
+""",
+        encoding="utf-8",
+    )
+    config = parse_alerts(Config.load(file, env={}).extra["alerts"])
+    assert config.retention_days == 7 and config.cooldown_s == 900 and config.auto_resolve_s == 0
+    assert not config.overall
+    assert config.negative_share.window_s == 300 and config.negative_share.min_volume == 30
+    assert config.surge.baseline_s == 12 * 3600 and config.surge.z == 3.5
+    assert config.webhooks == (WebhookTarget("https://hooks.example.com/x", "slack", "s3cret"),)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"negative_share": {"threshold": 1.5}},
+            "setting alerts.negative_share.threshold=1.5 is invalid: "
+            "expected a share between 0 and 1, like 0.6",
+        ),
+        (
+            {"negative_share": {"min_volume": 0}},
+            "setting alerts.negative_share.min_volume=0 is invalid: "
+            "expected an integer >= 1 (messages in the window)",
+        ),
+        (
+            {"surge": {"window": "ten minutes"}},
+            "setting alerts.surge.window='ten minutes' is invalid: "
+            "expected a duration like '90s', '15m', '2h', '1d' or a number of seconds",
+        ),
+        (
+            {"surge": {"baseline": 0}},
+            "setting alerts.surge.baseline=0 is invalid: expected a duration like '90s', "
+            "'15m', '2h', '1d' or a number of seconds above zero",
+        ),
+        (
+            {"retention_days": "forever"},
+            "setting alerts.retention_days='forever' is invalid: "
+            "expected a number of days > 0, like 30",
+        ),
+        (
+            {"overall": "yes"},
+            "setting alerts.overall='yes' is invalid: expected true or false",
+        ),
+        (
+            {"webhooks": [{"url": "ftp://x"}]},
+            "setting alerts.webhooks[0].url='ftp://x' is invalid: "
+            "expected an http:// or https:// URL",
+        ),
+        (
+            {"webhooks": [{"url": "https://x", "format": "teams"}]},
+            "setting alerts.webhooks[0].format='teams' is invalid: expected 'slack' or 'json'",
+        ),
+        (
+            {"webhooks": {"url": "https://x"}},
+            "setting alerts.webhooks={'url': 'https://x'} is invalid: "
+            "expected a list of tables: [{url=..., format=..., secret=...}]",
+        ),
+        (
+            {"treshold": 0.5},
+            "setting alerts.treshold is unknown: expected one of auto_resolve, cooldown, "
+            "enabled, gauge_window, negative_share, overall, prune_interval, queue_size, "
+            "retention_days, surge, webhook_backoff, webhook_backoff_max, "
+            "webhook_max_attempts, webhook_queue_size, webhooks",
+        ),
+        (
+            {"surge": 3},
+            "setting alerts.surge=3 is invalid: expected a table ([alerts.surge])",
+        ),
+    ],
+)
+def test_errors_name_the_key_the_value_and_the_form(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_alerts(raw)
+    assert str(caught.value) == message
+
+
+def test_create_app_refuses_a_bad_alerts_table(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"alerts\.negative_share\.threshold"):
+        create_app(app_config(tmp_path, alerts={"negative_share": {"threshold": -1}}))
