@@ -105,6 +105,7 @@ def read_tweeteval(directory: Path, split: str) -> list[Row]:
 _PTB = [
     (re.compile(r"-lrb-"), "("),
     (re.compile(r"-rrb-"), ")"),
+    (re.compile(r"\s+n\s+'t\b"), "n't"),  # CR writes "does n 't"
     (re.compile(r"\s+(n't|'s|'re|'ve|'m|'ll|'d)\b"), r"\1"),
     (re.compile(r"``\s*|\s*''"), '"'),
     (re.compile(r"\s+([.,!?;:%)])"), r"\1"),

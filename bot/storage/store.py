@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.messages import BotMessage
@@ -54,8 +54,7 @@ class Store:
         store = cls(engine)
         try:
             if create:
-                async with engine.begin() as conn:
-                    await conn.run_sync(metadata.create_all)
+                await _create_tables(engine)
             else:
                 await store.ping()
         except (SQLAlchemyError, OSError) as exc:
@@ -289,6 +288,23 @@ class Store:
             query = query.where(escalations.c.conversation_id == conversation_id)
         async with self.engine.connect() as conn:
             return [escalation_from_row(row) for row in await conn.execute(query)]
+
+
+async def _create_tables(engine: AsyncEngine, attempts: int = 3) -> None:
+    """Create missing tables. Two processes starting on a fresh database (a server and a
+    `frontdesk user add`, or several servers) race between "does it exist" and "create it";
+    the loser sees "already exists" and simply looks again."""
+    for attempt in range(attempts):
+        try:
+            async with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Serialise schema creation across processes for this transaction.
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(7351003)"))
+                await conn.run_sync(metadata.create_all)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            if "already exists" not in str(exc) or attempt == attempts - 1:
+                raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -440,3 +440,16 @@ async def test_data_survives_reopening_the_store(store_url: str) -> None:
     assert again.id == conversation.id
     assert new is False
     assert turn.text == "remember me"
+
+
+async def test_several_processes_opening_a_fresh_database_at_once_all_succeed(
+    store_url: str,
+) -> None:
+    # Separate engines stand for separate processes racing to create the tables.
+    stores = await asyncio.gather(*(Store.open(store_url) for _ in range(4)))
+    try:
+        for store in stores:
+            assert await store.ping()
+    finally:
+        for store in stores:
+            await store.close()

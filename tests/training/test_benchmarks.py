@@ -164,6 +164,7 @@ def test_sst5_maps_to_three_classes_and_is_detokenised(
 
     assert [r["label"] for r in rows] == ["negative", "negative", "neutral", "positive", "positive"]
     assert [r["text"] for r in rows[1:3]] == ["i don't like it (at all).", "it's a film."]
+    assert sentiment.detokenise("it does n 't play .") == "it doesn't play."  # CR's spelling
 
 
 def test_holdout_split_is_stratified_and_fixed(sentiment: ModuleType) -> None:
