@@ -348,8 +348,7 @@ def render_report(
         "# Retrieval evaluation",
         "",
         f"- Index: `{result['index']}` ({len(index)} entries, {index.index_type})",
-        f"- Queries: `{result['data']}` ({result['n']}, expected answer by "
-        f"{result['expected']})",
+        f"- Queries: `{result['data']}` ({result['n']}, expected answer by {result['expected']})",
         f"- hit@1 {result['hit_at_1']:.4f}, hit@5 {result['hit_at_5']:.4f}, "
         f"MRR@{result['k']} {result['mrr']:.4f}",
         f"- At the threshold {result['threshold']}: coverage {result['coverage']:.4f}, "

@@ -32,6 +32,8 @@ def layout(
         admin_link = (
             '<li><a href="/console/admin">Users</a></li>' if principal.role == "admin" else ""
         )
+        if principal.role in ("ops", "admin"):
+            admin_link = '<li><a href="/ops/">Sentiment</a></li>' + admin_link
         header = (
             '<header class="top"><nav aria-label="Console"><ul>'
             '<li><a href="/console/">Queue</a></li>'
