@@ -21,17 +21,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.ops_schema import ops_alerts, sentiment_events
+from bot.storage.rows import aware, record_from_row
 from bot.storage.schema import conversations, turns
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def epoch(value: datetime) -> float:
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return aware(value).timestamp()
 
 
 def from_epoch(value: float) -> datetime:
@@ -119,27 +114,7 @@ class Alert:
 
 
 def alert_from_row(row: Any) -> Alert:
-    opened = _aware(row.opened_at)
-    seen = _aware(row.last_seen_at)
-    assert opened is not None and seen is not None
-    return Alert(
-        id=row.id,
-        rule=row.rule,
-        scope=row.scope,
-        state=row.state,
-        message=row.message,
-        share=row.share,
-        peak_share=row.peak_share,
-        baseline=row.baseline,
-        volume=row.volume,
-        details=dict(row.details or {}),
-        opened_at=opened,
-        last_seen_at=seen,
-        acknowledged_at=_aware(row.acknowledged_at),
-        acknowledged_by=row.acknowledged_by,
-        resolved_at=_aware(row.resolved_at),
-        resolved_by=row.resolved_by,
-    )
+    return record_from_row(Alert, row, details=dict(row.details or {}))
 
 
 class OpsStore:
@@ -363,7 +338,7 @@ class OpsStore:
             rows = (await conn.execute(query)).all()
         found: dict[tuple[str, str], datetime] = {}
         for rule, scope, at in rows:
-            when = _aware(at)
+            when = aware(at)
             if when is not None:
                 found[(rule, scope)] = when
         return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.records import Conversation, Escalation, Turn
+from bot.storage.rows import aware, record_from_row
 from bot.storage.schema import conversations, escalations, turns
 from bot.storage.staff_schema import (
     api_tokens,
@@ -37,10 +38,6 @@ ACTIVE_ESCALATION = ("open", "claimed")
 
 class StaffStoreError(ValueError):
     """A write that conflicts with what is stored (a taken username, a closed escalation)."""
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +101,7 @@ class QueueItem:
 
 
 def _user(row: Any) -> StaffUser:
-    return StaffUser(
-        id=row.id,
-        username=row.username,
-        role=row.role,
-        active=bool(row.active),
-        created_at=_aware(row.created_at),
-        password_hash=row.password_hash,
-    )
+    return record_from_row(StaffUser, row, active=bool(row.active))
 
 
 class StaffStore:
@@ -216,7 +206,7 @@ class StaffStore:
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        if row is None or not row.active or _aware(row.expires_at) <= utcnow():
+        if row is None or not row.active or aware(row.expires_at) <= utcnow():
             return None
         return _user(row), row.csrf_token
 
@@ -485,13 +475,13 @@ class StaffStore:
                     .returning(notes)
                 )
             ).one()
-        return Note(row.id, row.conversation_id, row.author, row.text, _aware(row.created_at))
+        return Note(row.id, row.conversation_id, row.author, row.text, aware(row.created_at))
 
     async def notes(self, conversation_id: str) -> list[Note]:
         query = select(notes).where(notes.c.conversation_id == conversation_id).order_by(notes.c.id)
         async with self.engine.connect() as conn:
             return [
-                Note(r.id, r.conversation_id, r.author, r.text, _aware(r.created_at))
+                Note(r.id, r.conversation_id, r.author, r.text, aware(r.created_at))
                 for r in await conn.execute(query)
             ]
 
@@ -592,25 +582,8 @@ class StaffStore:
 
 
 def _correction(row: Any) -> Correction:
-    return Correction(
-        id=row.id,
-        turn_id=row.turn_id,
-        text=row.text,
-        predicted_intent=row.predicted_intent,
-        intent=row.intent,
-        author=row.author,
-        created_at=_aware(row.created_at),
-    )
+    return record_from_row(Correction, row)
 
 
 def _saved(row: Any) -> SavedAnswer:
-    return SavedAnswer(
-        id=row.id,
-        qa_id=row.qa_id,
-        turn_id=row.turn_id,
-        question=row.question,
-        answer=row.answer,
-        intent=row.intent,
-        author=row.author,
-        created_at=_aware(row.created_at),
-    )
+    return record_from_row(SavedAnswer, row)

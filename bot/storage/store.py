@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bot.messages import BotMessage
 from bot.storage.records import Conversation, Escalation, Turn, Understanding
+from bot.storage.rows import record_from_row
 from bot.storage.schema import conversations, escalations, metadata, turns
 
 
@@ -27,11 +28,6 @@ class StoreError(RuntimeError):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone=True columns; they were written in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Store:
@@ -326,46 +322,12 @@ def _redact(url: str) -> str:
 
 
 def conversation_from_row(row: Any) -> Conversation:
-    return Conversation(
-        id=row.id,
-        channel=row.channel,
-        sender_id=row.sender_id,
-        status=row.status,
-        slots=dict(row.slots or {}),
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
-    )
+    return record_from_row(Conversation, row, slots=dict(row.slots or {}))
 
 
 def turn_from_row(row: Any) -> Turn:
-    return Turn(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        role=row.role,
-        text=row.text,
-        message_id=row.message_id,
-        reply_to=row.reply_to,
-        intent=row.intent,
-        confidence=row.confidence,
-        sentiment=row.sentiment,
-        sentiment_score=row.sentiment_score,
-        route=row.route,
-        answer_source=row.answer_source,
-        retrieval_score=row.retrieval_score,
-        entities=row.entities,
-        payload=row.payload,
-        created_at=_aware(row.created_at),
-    )
+    return record_from_row(Turn, row)
 
 
 def escalation_from_row(row: Any) -> Escalation:
-    return Escalation(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        reason=row.reason,
-        status=row.status,
-        assignee=row.assignee,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
-        resolved_at=_aware(row.resolved_at) if row.resolved_at else None,
-    )
+    return record_from_row(Escalation, row)

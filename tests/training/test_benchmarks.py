@@ -190,3 +190,9 @@ def test_clean_drops_repeats_conflicts_and_held_out_texts(sentiment: ModuleType)
     kept = sentiment.clean(rows, exclude=[{"text": "BAD", "label": "negative"}])
 
     assert kept == [{"text": "Great!", "label": "positive"}]
+
+
+def test_sentiment_defaults_hold_out_the_full_split(sentiment: ModuleType) -> None:
+    args = sentiment.parse_args([])
+
+    assert (args.max_minutes, args.limit, args.holdout_limit, args.extra) == (30.0, None, None, "")
