@@ -338,9 +338,8 @@ class OpsStore:
             rows = (await conn.execute(query)).all()
         found: dict[tuple[str, str], datetime] = {}
         for rule, scope, at in rows:
-            when = aware(at)
-            if when is not None:
-                found[(rule, scope)] = when
+            if at is not None:
+                found[(rule, scope)] = aware(at)
         return found
 
     async def acknowledge(self, alert_id: int, by: str, at: datetime) -> Alert | None:
