@@ -46,6 +46,10 @@ BANKING77 = DATA_DIR / "banking77"
 # 30-minute budget fits far more than 2 epochs once batches are grouped by length.
 BENCH_EPOCHS = 10.0
 BENCH_LABEL_SMOOTHING = 0.1
+# Batch 32 rather than train()'s CPU default of 16: with length-grouped batches a step of 32
+# cost 0.54 CPU-seconds and one of 16 0.38 (one thread, measured), so an epoch of 8,503
+# rows costs ~144 instead of ~203 CPU-seconds and more epochs fit in the budget.
+BENCH_BATCH_SIZE = 32
 
 
 def log(message: str) -> None:
@@ -241,7 +245,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="planned epochs; a time budget that cannot fit them shortens the schedule",
     )
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=BENCH_BATCH_SIZE)
     parser.add_argument("--max-length", type=int, default=None)
     parser.add_argument("--label-smoothing", type=float, default=BENCH_LABEL_SMOOTHING)
     parser.add_argument("--base-model", type=Path, default=None)

@@ -55,6 +55,8 @@ class Config:
     batch_max_size: int = 32
     batch_wait_ms: float = 2.0
     device: str = ""
+    # Torch threads for inference; 0 = one per core but one, left for the event loop.
+    inference_threads: int = 0
     # Protection
     max_message_chars: int = 5000
     max_body_bytes: int = 64 * 1024
@@ -90,6 +92,7 @@ class Config:
             "rate_limit_per_ip",
             "fallbacks_before_handoff",
             "negative_handoff_turns",
+            "inference_threads",
         ):
             value = getattr(self, name)
             _check(value, name, value >= 0, "an integer >= 0 (0 turns it off)")

@@ -16,10 +16,10 @@ def _hit(id_: str, intent: str | None, score: float) -> Hit:
 
 
 def test_vote_weights_neighbours_by_exp_score_over_temperature() -> None:
-    hits = [_hit("1", "a", 0.90), _hit("2", "b", 0.85), _hit("3", "b", 0.84), _hit("4", None, 1)]
+    hits = [_hit("1", "a", 0.90), _hit("2", "b", 0.88), _hit("3", "b", 0.87), _hit("4", None, 1)]
     ranking = vote_intent(hits, temperature=0.05)
     a = 1.0
-    b = math.exp(-0.05 / 0.05) + math.exp(-0.06 / 0.05)
+    b = math.exp(-0.02 / 0.05) + math.exp(-0.03 / 0.05)  # 1.22: two close ones beat one
     assert [s.intent for s in ranking] == ["b", "a"]
     assert ranking[0].score == pytest.approx(b / (a + b))
     assert sum(s.score for s in ranking) == pytest.approx(1.0)

@@ -113,7 +113,8 @@ def test_svm_baseline_reports_its_figures(banking: ModuleType) -> None:
 def test_banking_defaults_are_the_30_minute_recipe(banking: ModuleType) -> None:
     args = banking.parse_args([])
 
-    assert (args.max_minutes, args.epochs, args.limit, args.out) == (30.0, 10.0, None, None)
+    assert (args.max_minutes, args.epochs, args.batch_size) == (30.0, 10.0, 32)
+    assert (args.limit, args.out, args.label_smoothing) == (None, None, 0.1)
 
 
 def write_tweeteval(directory: Path, split: str, pairs: list[tuple[str, str]]) -> None:
