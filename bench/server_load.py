@@ -83,8 +83,7 @@ async def drive(
 
         async def worker(worker_id: int) -> None:
             nonlocal errors
-            sent = 0
-            for i in counter:
+            for sent, i in enumerate(counter):
                 # A new customer every few messages: conversations are short in real traffic.
                 sender = f"{tag}-w{worker_id}-c{sent // 4}"
                 body = {"sender": sender, "message": messages[i % len(messages)]}
@@ -97,7 +96,6 @@ async def drive(
                 except aiohttp.ClientError:
                     errors += 1
                 latencies.append(time.perf_counter() - started)
-                sent += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
