@@ -143,5 +143,11 @@ def _other_question(pair: QAPair, by_intent: dict[str, list[QAPair]], rng: rando
 
 
 def _features(model: Any, texts: list[str], device: str) -> dict[str, Any]:
+    import torch
+
     features = model.preprocess(texts)
-    return {key: value.to(device) for key, value in features.items()}
+    # Tensors go to the model's device; anything else (e.g. a modality tag) stays as is.
+    return {
+        key: value.to(device) if isinstance(value, torch.Tensor) else value
+        for key, value in features.items()
+    }
