@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.ops_schema import ops_alerts, sentiment_events
-from bot.storage.rows import aware, record_from_row
+from bot.storage.rows import aware, first, record_from_row
 from bot.storage.schema import conversations, turns
 
 
@@ -310,11 +310,9 @@ class OpsStore:
             )
 
     async def alert(self, alert_id: int) -> Alert | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(ops_alerts).where(ops_alerts.c.id == alert_id))
-            ).first()
-        return alert_from_row(row) if row else None
+        return await first(
+            self.engine, select(ops_alerts).where(ops_alerts.c.id == alert_id), alert_from_row
+        )
 
     async def alerts(
         self, *, states: Sequence[str] = (), topic: str | None = None, limit: int = 100

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
 R = TypeVar("R")
 
@@ -28,3 +32,10 @@ def record_from_row(cls: type[R], row: Any, **computed: Any) -> R:
         value = getattr(row, item.name)
         values[item.name] = aware(value) if isinstance(value, datetime) else value
     return cls(**values)
+
+
+async def first(engine: AsyncEngine, query: Executable, make: Callable[[Any], R]) -> R | None:
+    """The first row of ``query`` as a record, or None."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    return make(row) if row else None

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.records import Conversation, Escalation, Turn
-from bot.storage.rows import aware, record_from_row
+from bot.storage.rows import aware, first, record_from_row
 from bot.storage.schema import conversations, escalations, turns
 from bot.storage.staff_schema import (
     api_tokens,
@@ -133,18 +133,14 @@ class StaffStore:
         return _user(row)
 
     async def user_by_name(self, username: str) -> StaffUser | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(staff_users).where(staff_users.c.username == username))
-            ).first()
-        return _user(row) if row else None
+        return await first(
+            self.engine, select(staff_users).where(staff_users.c.username == username), _user
+        )
 
     async def get_user(self, user_id: int) -> StaffUser | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(staff_users).where(staff_users.c.id == user_id))
-            ).first()
-        return _user(row) if row else None
+        return await first(
+            self.engine, select(staff_users).where(staff_users.c.id == user_id), _user
+        )
 
     async def users(self) -> list[StaffUser]:
         async with self.engine.connect() as conn:
@@ -257,13 +253,11 @@ class StaffStore:
     # Conversations and turns -----------------------------------------------------------
 
     async def conversation(self, conversation_id: str) -> Conversation | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(conversations).where(conversations.c.id == conversation_id)
-                )
-            ).first()
-        return conversation_from_row(row) if row else None
+        return await first(
+            self.engine,
+            select(conversations).where(conversations.c.id == conversation_id),
+            conversation_from_row,
+        )
 
     async def turns_after(
         self, conversation_id: str, after_id: int, roles: Sequence[str] | None = None
@@ -334,11 +328,11 @@ class StaffStore:
     # Escalations -----------------------------------------------------------------------
 
     async def escalation(self, escalation_id: int) -> Escalation | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(escalations).where(escalations.c.id == escalation_id))
-            ).first()
-        return escalation_from_row(row) if row else None
+        return await first(
+            self.engine,
+            select(escalations).where(escalations.c.id == escalation_id),
+            escalation_from_row,
+        )
 
     async def latest_escalation(self, conversation_id: str) -> Escalation | None:
         query = (

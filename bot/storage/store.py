@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bot.messages import BotMessage
 from bot.storage.records import Conversation, Escalation, Turn, Understanding
-from bot.storage.rows import record_from_row
+from bot.storage.rows import first, record_from_row
 from bot.storage.schema import conversations, escalations, metadata, turns
 
 
@@ -96,13 +96,11 @@ class Store:
         return found
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(conversations).where(conversations.c.id == conversation_id)
-                )
-            ).first()
-        return conversation_from_row(row) if row else None
+        return await first(
+            self.engine,
+            select(conversations).where(conversations.c.id == conversation_id),
+            conversation_from_row,
+        )
 
     async def _find_conversation(
         self, conn: AsyncConnection, channel: str, sender_id: str
@@ -173,16 +171,14 @@ class Store:
         return turn_from_row(row), True
 
     async def user_turn_by_message_id(self, conversation_id: str, message_id: str) -> Turn | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(turns).where(
-                        turns.c.conversation_id == conversation_id,
-                        turns.c.message_id == message_id,
-                    )
-                )
-            ).first()
-        return turn_from_row(row) if row else None
+        return await first(
+            self.engine,
+            select(turns).where(
+                turns.c.conversation_id == conversation_id,
+                turns.c.message_id == message_id,
+            ),
+            turn_from_row,
+        )
 
     async def record_reply(
         self,
