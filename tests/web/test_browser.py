@@ -225,3 +225,57 @@ async def test_login_redirects_and_roles_in_the_browser(server: Server, browser:
         await expect(page.get_by_role("button", name="Enable bea")).to_be_visible()
     finally:
         await context.close()
+
+
+async def test_widget_reconnects_after_a_dropped_connection_and_loses_nothing(
+    server: Server, browser: Any
+) -> None:
+    import re
+
+    from playwright.async_api import expect
+
+    sockets: list[Any] = []
+
+    def through(route: Any) -> None:
+        # Pass the real connection through, keeping a handle to cut it.
+        route.connect_to_server()
+        sockets.append(route)
+
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.route_web_socket(re.compile(r"/widget/ws"), through)
+        await page.goto(server.url + "/")
+        log = page.get_by_role("log")
+        await send(page, "hello there")
+        await expect(page.get_by_role("button", name="Talk to a person")).to_be_visible()
+        assert len(sockets) == 1
+
+        await sockets[0].close(code=1006, reason="network dropped")
+        await send(page, "thank you so much")  # typed while the connection is down
+        for _ in range(200):
+            if len(sockets) > 1:
+                break
+            await asyncio.sleep(0.1)
+        assert len(sockets) > 1, "the widget did not reconnect"
+        await expect(log).to_contain_text("thank you so much")
+        await expect(log.get_by_text("thank you so much", exact=True)).to_have_count(1)
+        # ... and answered (a "thanks" template), once.
+        await expect(log.get_by_text(re.compile("welcome|Happy to help"))).to_have_count(1)
+        await expect(log.get_by_text("hello there", exact=True)).to_have_count(1)
+        store = server.app[STORE]
+        stored = [t for t in await _user_turns(store) if t.text == "thank you so much"]
+        assert len(stored) == 1, "the resent message was stored once"
+    finally:
+        await context.close()
+
+
+async def _user_turns(store: Any) -> list[Any]:
+    from sqlalchemy import select
+
+    from bot.storage.schema import turns
+    from bot.storage.store import turn_from_row
+
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(select(turns).where(turns.c.role == "user"))
+        return [turn_from_row(row) for row in rows]
