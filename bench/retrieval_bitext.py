@@ -329,6 +329,8 @@ def run(
             index, [rows[i]["instruction"] for i in test], [rows[i]["intent"] for i in test]
         )
     return {
+        # What search_intent's default ("auto") picks for this index.
+        "auto_method": index.search_intent(rows[test[0]]["instruction"]).method,
         "indexed": summary["count"],
         "merged_duplicates": summary["merged"],
         "build_seconds": summary["seconds"],

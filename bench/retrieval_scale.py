@@ -106,16 +106,17 @@ def faiss_bytes(index: Any) -> int:
     """Bytes of the FAISS structures: vectors, HNSW links, id maps (without copying them)."""
     import faiss
 
-    inner = faiss.downcast_index(index.index)
+    inner: Any = faiss.downcast_index(index.index)  # the stubs know few of these fields
     total = index.ntotal * 8 * 2  # IndexIDMap2: id_map vector and (roughly) its reverse map
     if isinstance(inner, faiss.IndexHNSWFlat):
-        storage = faiss.downcast_index(inner.storage)
+        storage: Any = faiss.downcast_index(inner.storage)
+        graph: Any = inner.hnsw
         total += storage.codes.size()
-        total += inner.hnsw.neighbors.size() * 4 + inner.hnsw.offsets.size() * 8
-        total += inner.hnsw.levels.size() * 4
+        total += graph.neighbors.size() * 4 + graph.offsets.size() * 8 + graph.levels.size() * 4
     elif isinstance(inner, faiss.IndexIVF):
         # Codes and their ids in the lists, the centroids (and their graph), the direct map.
-        total += inner.invlists.compute_ntotal() * (inner.code_size + 8)
+        lists: Any = inner.invlists
+        total += lists.compute_ntotal() * (inner.code_size + 8)
         total += inner.nlist * inner.d * 4 * 2 + inner.ntotal * 8
     else:
         total += inner.codes.size()

@@ -44,7 +44,7 @@ class Config:
     action_server_url: str = ""
     action_timeout_s: float = 5.0
     # Dialogue policy
-    retrieval_threshold: float = 0.62
+    retrieval_threshold: float = 0.55
     retrieval_strong_threshold: float = 0.85
     intent_confident: float = 0.8
     fallbacks_before_handoff: int = 2

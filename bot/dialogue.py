@@ -44,7 +44,7 @@ class Retriever(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DialogueSettings:
-    retrieval_threshold: float = 0.62
+    retrieval_threshold: float = 0.55
     # A near-verbatim match of a historical question beats a lukewarm intent.
     retrieval_strong_threshold: float = 0.85
     intent_confident: float = 0.8

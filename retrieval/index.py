@@ -44,6 +44,7 @@ from retrieval.atomic import DirectoryReplaceError, replace_directory, write_fil
 from retrieval.encoder import TextEncoder
 from retrieval.intents import (
     HEAD_MAX_PER_INTENT,
+    HEAD_MIN_EXAMPLES,
     IntentHead,
     IntentMatch,
     IntentMethod,
@@ -99,13 +100,13 @@ class IndexSettings:
     """Candidates kept while linking a new vector. Recall is bought back at search time
     (efSearch is tuned below); 200 cost 2.5x the build time for no measured gain at 100k."""
     hnsw_ef_search: int = 64
-    """Starting efSearch; build raises it (doubling) until ``target_recall`` is met."""
+    """Starting efSearch; build raises it (x1.5 a step) until ``target_recall`` is met."""
     ivf_threshold: int = 200_000
     """Above this many entries, use inverted lists (IVF) instead of an HNSW graph."""
     ivf_nlist: int = 0
     """Number of inverted lists; 0 picks about 4·sqrt(n), a power of two."""
     ivf_nprobe: int = 8
-    """Starting nprobe; build raises it (doubling) until ``target_recall`` is met."""
+    """Starting nprobe; build raises it (x1.5 a step) until ``target_recall`` is met."""
     ivf_train_per_list: int = 40
     """k-means training sample per list (FAISS warns below 39)."""
     ivf_train_iterations: int = 10
@@ -340,14 +341,16 @@ class AnswerIndex:
         query: str,
         k: int = 5,
         *,
-        method: IntentMethod = "head",
+        method: IntentMethod = "auto",
         neighbours: int = INTENT_NEIGHBOURS,
     ) -> IntentMatch:
         """The intents ``query`` most likely belongs to, and the nearest answer of each.
 
         ``method="head"`` ranks intents with the :class:`IntentHead` fitted on the indexed
-        questions (falling back to the vote when fewer than two intents are indexed);
-        ``"vote"`` lets the ``neighbours`` nearest questions vote. Either way the answers
+        questions; ``"vote"`` lets the ``neighbours`` nearest questions vote; ``"auto"``
+        (the default) takes the head when the index holds enough examples per intent for
+        it (see :data:`retrieval.intents.HEAD_MIN_EXAMPLES`) and the vote otherwise. The
+        head falls back to the vote with fewer than two intents. Either way the answers
         come from those neighbours: ``hits[0]`` is the nearest question of the winning
         intent when one is among them. Scores on the hits stay cosine similarities, so the
         serving threshold applies to them unchanged.
@@ -359,13 +362,13 @@ class AnswerIndex:
         queries: Sequence[str],
         k: int = 5,
         *,
-        method: IntentMethod = "head",
+        method: IntentMethod = "auto",
         neighbours: int = INTENT_NEIGHBOURS,
     ) -> list[IntentMatch]:
         if isinstance(queries, str):
             raise TypeError("search_intent_many() takes a sequence of queries, not a string")
-        if method not in ("head", "vote"):
-            raise ValueError(f"method must be 'head' or 'vote', not {method!r}")
+        if method not in ("auto", "head", "vote"):
+            raise ValueError(f"method must be 'auto', 'head' or 'vote', not {method!r}")
         results = [IntentMatch(method=method) for _ in queries]
         wanted = [i for i, q in enumerate(queries) if q.strip()]
         if k <= 0 or not wanted:
@@ -373,7 +376,9 @@ class AnswerIndex:
         vectors = self._encoder.encode(
             [queries[i] for i in wanted], batch_size=self._settings.batch_size
         )
-        head = self.intent_head() if method == "head" else None
+        head = self.intent_head() if method != "vote" else None
+        if method == "auto" and head is not None and head.median_examples < HEAD_MIN_EXAMPLES:
+            head = None
         found = self.search_vectors(vectors, max(k, neighbours))
         head_rankings = head.rank(vectors) if head is not None else None
         for row, i in enumerate(wanted):
@@ -923,7 +928,7 @@ def _tune_breadth(
     *,
     limit: int = MAX_EF_SEARCH,
 ) -> tuple[int, float, int]:
-    """Smallest search breadth (efSearch or nprobe, doubling from ``start``) whose recall@10
+    """Smallest search breadth (efSearch or nprobe, growing from ``start``) whose recall@10
     against exact search reaches the target on a sample of the indexed vectors;
     (breadth, recall, sample size)."""
     import faiss
@@ -947,7 +952,8 @@ def _tune_breadth(
         )
         if recall >= settings.target_recall or breadth >= limit:
             return breadth, recall, len(sample)
-        breadth = min(breadth * 2, limit)
+        # Steps of x1.5 rather than x2: the breadth is what every query pays for.
+        breadth = min(max(breadth + 1, breadth * 3 // 2), limit)
 
 
 def _without(row: np.ndarray, own: Any, k: int) -> list[int]:

@@ -33,7 +33,7 @@ def test_load_without_file_or_variables_gives_the_documented_defaults() -> None:
     assert config.models_dir == Path("models")
     assert config.data_dir == Path("data")
     assert config.intent_model is None
-    assert config.retrieval_threshold == 0.62
+    assert config.retrieval_threshold == 0.55
     assert config.fallbacks_before_handoff == 2
     assert config.batch_max_size == 32
     assert config.rate_limit_per_sender == 60

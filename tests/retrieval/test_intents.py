@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import math
+import zlib
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -79,13 +81,15 @@ def test_search_intent_answers_from_the_winning_intent(index: AnswerIndex) -> No
         assert match.hits[0].score > 0.6
         assert len({h.intent for h in match.hits}) == len(match.hits)
         assert None not in {h.intent for h in match.hits}
-    head = index.search_intent("cancel my order please")
+    head = index.search_intent("cancel my order please", method="head")
+    assert head.method == "head"
     assert head.intent == "cancel_order"
     assert [s.intent for s in head.ranking][:1] == ["cancel_order"]
     assert sum(s.score for s in head.ranking) == pytest.approx(1.0)
     assert index.search_intent("   ").ranking == ()
     with pytest.raises(ValueError, match="method must be"):
         index.search_intent("hi", method="magic")  # type: ignore[arg-type]
+    assert index.search_intent("hi", method="vote").method == "vote"
 
 
 def test_intent_head_is_refitted_when_the_contents_change(index: AnswerIndex) -> None:
@@ -97,7 +101,7 @@ def test_intent_head_is_refitted_when_the_contents_change(index: AnswerIndex) ->
     assert refitted is not head
     assert refitted is not None
     assert "gift_card" in refitted.labels
-    assert index.search_intent("do you sell gift vouchers").intent == "gift_card"
+    assert index.search_intent("do you sell gift vouchers", method="head").intent == "gift_card"
 
 
 def test_without_intents_search_intent_falls_back_to_an_empty_vote(encoder: Encoder) -> None:
@@ -107,3 +111,37 @@ def test_without_intents_search_intent_falls_back_to_an_empty_vote(encoder: Enco
     assert match.method == "vote"
     assert match.ranking == ()
     assert match.hits == ()
+
+
+class ClusterEncoder:
+    """Texts "<intent><n>" sit near the intent's own axis; "?<intent>" queries on it."""
+
+    name = "clusters"
+    fingerprint = "sha256:clusters"
+    dimension = 8
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        rows = []
+        for text in texts:
+            axis = "abcdefgh".index(text.strip("?")[0])
+            rng = np.random.default_rng(zlib.crc32(text.encode()))
+            vector = rng.normal(0, 0.2, self.dimension)
+            vector[axis] += 1
+            rows.append(vector / np.linalg.norm(vector))
+        return np.array(rows, dtype=np.float32)
+
+
+def test_auto_uses_the_head_only_with_enough_examples_per_intent(index: AnswerIndex) -> None:
+    # One question per intent in the shared fixture: the vote decides.
+    assert index.search_intent("I forgot my password").method == "vote"
+    many = [QAPair(f"{i}{n}", f"{i}{n}", f"answer {i}", i) for i in "abc" for n in range(25)]
+    big = AnswerIndex.build(many, ClusterEncoder())
+    match = big.search_intent("?b")
+    assert match.method == "head"
+    assert match.intent == "b"
+    assert match.hits[0].intent == "b"
+    head = big.intent_head()
+    assert head is not None
+    assert head.examples == (25, 25, 25)
