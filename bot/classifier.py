@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -125,6 +126,9 @@ def pick_device(preferred: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+_QUANTIZE_LOCK = threading.Lock()
+
+
 def quantize_linear_layers(model: Any) -> Any:
     """int8 weights for the linear layers, for CPU inference.
 
@@ -134,7 +138,9 @@ def quantize_linear_layers(model: Any) -> Any:
     """
     import torch
 
-    with warnings.catch_warnings():
+    # catch_warnings swaps process-wide state: two models loading at once in two threads
+    # must not interleave it, or one thread's warning escapes the other's filter.
+    with _QUANTIZE_LOCK, warnings.catch_warnings():
         # torch marks eager-mode quantization deprecated in favour of torchao, which is not a
         # dependency; the API is present and works in the pinned torch release.
         warnings.simplefilter("ignore", DeprecationWarning)
