@@ -95,6 +95,29 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_update(args: argparse.Namespace) -> int:
+    """Add or remove Q&A pairs in place; `frontdesk reload` shows them to a running server."""
+    from retrieval.encoder import load_encoder
+    from retrieval.index import AnswerIndex
+    from retrieval.qa import read_qa
+
+    index = AnswerIndex.load(args.index, load_encoder(args.encoder))
+    before = len(index)
+    if args.index_command == "add":
+        pairs = read_qa(args.data)
+        index.add(pairs)
+        changed = len(pairs)
+    else:
+        missing = sorted(set(args.ids) - {pair.id for pair in index.pairs()})
+        if missing:
+            print(f"warning: not in the index: {', '.join(missing)}", file=sys.stderr)
+        changed = index.remove(args.ids)
+    index.save(args.index)
+    summary = {"index": str(args.index), args.index_command: changed, "before": before}
+    _print_json({**summary, "count": len(index)})
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.serve import serve
 
@@ -199,6 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rasa.add_argument("--force", action="store_true", help="overwrite those files if they exist")
     rasa.set_defaults(run=cmd_import_rasa)
+
+    add = index_commands.add_parser("add", help="add Q&A pairs to an index (no rebuild)")
+    add.add_argument("--index", type=Path, required=True)
+    add.add_argument(
+        "--data", type=Path, required=True, help="CSV/JSONL: question,answer[,intent][,id]"
+    )
+    add.add_argument("--encoder", type=Path, help="sentence-transformers directory")
+    add.set_defaults(run=cmd_index_update)
+    remove = index_commands.add_parser("remove", help="remove Q&A pairs from an index by id")
+    remove.add_argument("--index", type=Path, required=True)
+    remove.add_argument("ids", nargs="+", help="ids of the pairs to remove")
+    remove.add_argument("--encoder", type=Path, help="sentence-transformers directory")
+    remove.set_defaults(run=cmd_index_update)
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.cli import main
 from tests.conftest import REPO, TinyModels
 
@@ -74,3 +76,31 @@ def test_chat_talks_to_the_same_pipeline_in_a_terminal(
     assert "bot> I'm connecting you with a member of our team" in result.stdout
     assert "[greet" in result.stderr
     assert "→ handoff]" in result.stderr
+
+
+def test_index_add_and_remove_change_the_index_without_a_rebuild(
+    tmp_path: Path, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from retrieval.encoder import load_encoder
+    from retrieval.index import AnswerIndex
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(tiny_models.index, index_dir)
+    new = tmp_path / "new.csv"
+    new.write_text(
+        "id,question,answer\n"
+        "qa-umbrella,Do you sell umbrellas?,Not yet: rain gear is coming in spring.\n"
+    )
+
+    assert main(["index", "add", "--index", str(index_dir), "--data", str(new)]) == 0
+    index = AnswerIndex.load(index_dir, load_encoder())
+    assert index.search("do you have umbrellas", k=1)[0].id == "qa-umbrella"
+    assert len(index) == 9
+
+    assert main(["index", "remove", "--index", str(index_dir), "qa-umbrella", "qa-nope"]) == 0
+    assert "not in the index: qa-nope" in capsys.readouterr().err
+    index = AnswerIndex.load(index_dir, load_encoder())
+    assert "qa-umbrella" not in {pair.id for pair in index.pairs()}
+    assert len(index) == 8
