@@ -19,6 +19,17 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+
+def conversation_ref() -> Column[str]:
+    """The column that ties a row to its conversation; rows go when the conversation goes."""
+    return Column(
+        "conversation_id",
+        String(36),
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
 conversations = Table(
     "conversations",
     metadata,
@@ -37,12 +48,7 @@ turns = Table(
     "turns",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "conversation_id",
-        String(36),
-        ForeignKey("conversations.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    conversation_ref(),
     # user | bot | agent | system
     Column("role", String(16), nullable=False),
     Column("text", Text, nullable=False, default=""),
@@ -70,12 +76,7 @@ escalations = Table(
     "escalations",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "conversation_id",
-        String(36),
-        ForeignKey("conversations.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    conversation_ref(),
     # asked_for_human | low_confidence | negative_sentiment | action_failed
     Column("reason", String(32), nullable=False),
     # open | claimed | resolved | handed_back

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from bot.storage.schema import metadata
+from bot.storage.schema import conversation_ref, metadata
 
 staff_users = Table(
     "staff_users",
@@ -60,12 +60,7 @@ conversation_tokens = Table(
     "conversation_tokens",
     metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column(
-        "conversation_id",
-        String(36),
-        ForeignKey("conversations.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    conversation_ref(),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -73,12 +68,7 @@ notes = Table(
     "notes",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "conversation_id",
-        String(36),
-        ForeignKey("conversations.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    conversation_ref(),
     Column("author", String(64), nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -123,12 +113,7 @@ ratings = Table(
         nullable=False,
         unique=True,
     ),
-    Column(
-        "conversation_id",
-        String(36),
-        ForeignKey("conversations.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    conversation_ref(),
     Column("score", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
