@@ -78,6 +78,31 @@ def test_time_budget_shortens_the_schedule_to_end_within_the_budget() -> None:
     assert control.should_training_stop and budget.exceeded
 
 
+def test_time_budget_replanned_during_warmup_still_reaches_the_peak_rate() -> None:
+    import torch
+    from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
+
+    from training.callbacks import REPLAN_EVERY_STEPS, TimeBudget
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_linear_schedule_with_warmup(optimizer, 100, num_training_steps=1000)
+    budget = TimeBudget(seconds=100)
+    state, control = TrainerState(), TrainerControl()
+    state.max_steps = 1000
+    budget.on_train_begin(None, state, control)
+    budget.started -= 10  # 0.5 s per step: only ~160 of the 1000 steps fit
+    state.global_step = REPLAN_EVERY_STEPS
+
+    budget.on_step_end(None, state, control, lr_scheduler=scheduler)
+
+    end = budget.planned_end
+    assert end is not None and end < 200
+    factor = scheduler.lr_lambdas[0]
+    rates = [factor(step) for step in range(REPLAN_EVERY_STEPS, end + 1)]
+    assert max(rates) > 0.95, "the warm-up still climbs to the full learning rate"
+    assert rates[0] == pytest.approx(REPLAN_EVERY_STEPS / 100) and rates[-1] == 0.0
+
+
 def test_time_budget_leaves_a_schedule_that_fits_alone() -> None:
     import torch
     from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
