@@ -103,9 +103,16 @@ class ConversationProcessor:
                         duplicate=True,
                     )
                 # The first attempt stored the message but died before answering: answer now.
-            return await self._answer(conversation_id, sender_id, text, turn)
+            return await self._answer(conversation_id, sender_id, text, turn, metadata or {})
 
-    async def _answer(self, conversation_id: str, sender_id: str, text: str, turn: Turn) -> Handled:
+    async def _answer(
+        self,
+        conversation_id: str,
+        sender_id: str,
+        text: str,
+        turn: Turn,
+        metadata: Mapping[str, Any],
+    ) -> Handled:
         conversation = await self.store.get_conversation(conversation_id)
         assert conversation is not None
         parse: ParseResult | None
@@ -132,7 +139,7 @@ class ConversationProcessor:
             reply = self.dialogue.handoff(conversation.slots, "negative_sentiment")
         else:
             reply = await self.dialogue.respond(
-                sender_id, parse, conversation.slots, recent_routes, text=text
+                sender_id, parse, conversation.slots, recent_routes, text=text, metadata=metadata
             )
         await self.store.record_reply(
             conversation_id,

@@ -74,9 +74,15 @@ class Dialogue:
         slots: Mapping[str, Any],
         recent_routes: Callable[[], Awaitable[Sequence[str]]] | None = None,
         text: str = "",
+        metadata: Mapping[str, Any] | None = None,
     ) -> Reply:
-        """Decide and produce the reply. ``parse`` is None when the models failed."""
+        """Decide and produce the reply. ``parse`` is None when the models failed.
+
+        ``metadata`` is the channel's message metadata; custom actions read it as Rasa's do,
+        from ``tracker.latest_message["metadata"]``.
+        """
         slots = dict(slots)
+        metadata = dict(metadata or {})
         if parse is None:
             # Without the classifier, the index may still know the answer; else a person.
             found = await self._retrieve(text, slots)
@@ -93,7 +99,7 @@ class Dialogue:
             if slots.get(requested):
                 slots.pop(REQUESTED_SLOT, None)
                 slots.pop(PENDING_ACTION, None)
-                return await self._run_action(str(pending), sender_id, parse, slots)
+                return await self._run_action(str(pending), sender_id, parse, slots, metadata)
             if intent == FALLBACK_INTENT or intent == self._intent_for_action(str(pending)):
                 return self._ask(str(requested), str(pending), slots)
             # The customer moved on: drop the form and treat the message on its own.
@@ -106,7 +112,7 @@ class Dialogue:
                 missing = self.domain.missing_slots(action, slots)
                 if missing:
                     return self._ask(missing[0], action, slots)
-                return await self._run_action(action, sender_id, parse, slots)
+                return await self._run_action(action, sender_id, parse, slots, metadata)
             if parse.intent.confidence < self.settings.intent_confident:
                 strong = await self._retrieve(
                     parse.text, slots, self.settings.retrieval_strong_threshold
@@ -191,7 +197,12 @@ class Dialogue:
         return None
 
     async def _run_action(
-        self, action: str, sender_id: str, parse: ParseResult, slots: dict[str, Any]
+        self,
+        action: str,
+        sender_id: str,
+        parse: ParseResult,
+        slots: dict[str, Any],
+        metadata: Mapping[str, Any],
     ) -> Reply:
         assert self.actions is not None
         messages: list[BotMessage] = []
@@ -205,7 +216,7 @@ class Dialogue:
                     name,
                     sender_id=sender_id,
                     slots=slots,
-                    latest_message=parse.to_rasa(),
+                    latest_message={**parse.to_rasa(), "metadata": dict(metadata)},
                     domain=self.domain.as_rasa(),
                 )
                 result = await self.actions.run(call)

@@ -218,6 +218,25 @@ async def test_failing_action_degrades_to_a_handoff_and_keeps_the_message(
     assert turns[0].route in {"template", "handoff"}
 
 
+async def test_custom_action_reads_the_webhook_metadata_from_the_latest_message(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    module = tmp_path / "metadata_actions.py"
+    module.write_text(
+        "from rasa_sdk import Action\n\n"
+        "class Tier(Action):\n"
+        "    def name(self):\n"
+        "        return 'action_order_status'\n\n"
+        "    def run(self, dispatcher, tracker, domain):\n"
+        "        tier = tracker.latest_message['metadata'].get('tier', 'none')\n"
+        "        dispatcher.utter_message(text=f'tier {tier}')\n"
+        "        return []\n"
+    )
+    client = await ready_client(aiohttp_client, tmp_path, tiny_models, actions_module=str(module))
+    messages = await say(client, "where is my order NW-10003", metadata={"tier": "gold"})
+    assert [m.get("text") for m in messages] == ["tier gold"]
+
+
 async def test_sender_rate_limit_answers_429_with_retry_after(
     aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
 ) -> None:
