@@ -46,8 +46,8 @@ def create_app(config: Config) -> web.Application:
     app[RUNTIME] = RuntimeHolder()
     app[TURN_LISTENERS] = []
     app[LIMITS] = Limits(
-        per_sender=RateLimiter(config.rate_limit_per_sender),
-        per_ip=RateLimiter(config.rate_limit_per_ip),
+        per_sender=RateLimiter(config.rate_limit_per_sender, name="sender"),
+        per_ip=RateLimiter(config.rate_limit_per_ip, name="ip"),
     )
     app.add_routes(health.routes)
     app.add_routes(rest.routes)
@@ -91,7 +91,13 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         await client.aclose()
         raise StoreError(f"cannot reach Redis at {url}: {exc}; fix redis_url") from exc
     app[REDIS] = client
+    limits = app[LIMITS]
+    for limiter in (limits.per_sender, limits.per_ip):
+        limiter.use_redis(client)
     yield
+    # Requests still finishing during shutdown limit locally rather than on a closed client.
+    for limiter in (limits.per_sender, limits.per_ip):
+        limiter.use_redis(None)
     await client.aclose()
 
 

@@ -36,7 +36,7 @@ async def rest_webhook(request: web.Request) -> web.Response:
         (limits.per_ip, request.remote or "-", "this address"),
         (limits.per_sender, f"{CHANNEL}:{sender}", f"sender {sender!r}"),
     ):
-        wait = limiter.check(key)
+        wait = await limiter.check(key)
         if wait:
             raise ApiError(
                 429,

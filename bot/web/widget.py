@@ -111,10 +111,12 @@ async def session_preflight(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=CORS)
 
 
-def _check_rate(request: web.Request, key: str, what: str, *, per_sender: bool = False) -> None:
+async def _check_rate(
+    request: web.Request, key: str, what: str, *, per_sender: bool = False
+) -> None:
     limits = request.app[LIMITS]
     limiter = limits.per_sender if per_sender else limits.per_ip
-    wait = limiter.check(key)
+    wait = await limiter.check(key)
     if wait:
         raise ApiError(
             429,
@@ -154,7 +156,7 @@ async def widget_session(request: web.Request) -> web.Response:
         conversation = await store.conversation_for_token(digest(token))
         if conversation is not None:
             return web.json_response({"token": token, "resumed": True}, headers=CORS)
-    _check_rate(request, f"widget-session:{request.remote or '-'}", "this address")
+    await _check_rate(request, f"widget-session:{request.remote or '-'}", "this address")
     token, _ = await create_conversation(store, request.app)
     return web.json_response({"token": token, "resumed": False}, status=201, headers=CORS)
 
@@ -253,7 +255,7 @@ class WidgetConnection:
             (limits.per_ip, self.request.remote or "-"),
             (limits.per_sender, f"{CHANNEL}:{self.sender_id}"),
         ):
-            wait = limiter.check(key)
+            wait = await limiter.check(key)
             if wait:
                 await self.error(
                     f"too many messages: please wait {int(wait) + 1} seconds", client_id, retry=True
