@@ -126,6 +126,38 @@ def pick_device(preferred: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# What one forward call costs beyond its tokens, in padded-token equivalents (measured
+# with the int8 demo model on one CPU thread; on a GPU a call costs far more than a token).
+CPU_CALL_OVERHEAD_TOKENS = 48
+GPU_CALL_OVERHEAD_TOKENS = 4096
+
+
+def length_groups(lengths: Sequence[int], call_overhead: int) -> list[list[int]]:
+    """Split a batch into groups of similar length, so that little compute goes to padding.
+
+    A batch is padded to its longest row, and customer messages vary a lot in length (on
+    BANKING77 a random batch of 32 holds 2.75 times its real tokens). Each group costs
+    ``call_overhead + rows * longest`` token-equivalents; the split that minimises the sum
+    over groups of length-sorted rows is found exactly (dynamic programming, O(n^2) for the
+    few dozen rows of a micro-batch). Returns lists of indices into ``lengths``.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    n = len(order)
+    best = [0.0] * (n + 1)
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        longest = lengths[order[end - 1]]
+        best[end], cut[end] = min(
+            (best[start] + call_overhead + (end - start) * longest, start) for start in range(end)
+        )
+    groups: list[list[int]] = []
+    end = n
+    while end > 0:
+        groups.append(order[cut[end] : end])
+        end = cut[end]
+    return groups[::-1]
+
+
 _QUANTIZE_LOCK = threading.Lock()
 
 
@@ -207,20 +239,36 @@ class TextClassifier:
             import numpy as np
 
             return np.zeros((0, len(self.card.labels)), dtype="float32")
-        encoded = self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self.card.max_length,
-            return_tensors="pt",
-        ).to(self.device)
+        import numpy as np
+
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.card.max_length)
+        ids: list[list[int]] = encoded["input_ids"]
+        out = np.empty((len(ids), len(self.card.labels)), dtype="float32")
+        overhead = GPU_CALL_OVERHEAD_TOKENS if self.device != "cpu" else CPU_CALL_OVERHEAD_TOKENS
         with torch.inference_mode():
-            if self._autocast_dtype is not None:
-                with torch.autocast("cuda", dtype=self._autocast_dtype):
-                    logits = self.model(**encoded).logits
-            else:
-                logits = self.model(**encoded).logits
-            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            for group in length_groups([len(row) for row in ids], overhead):
+                batch = self._padded([ids[i] for i in group], torch)
+                if self._autocast_dtype is not None:
+                    with torch.autocast("cuda", dtype=self._autocast_dtype):
+                        logits = self.model(**batch).logits
+                else:
+                    logits = self.model(**batch).logits
+                out[group] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
+
+    def _padded(self, rows: Sequence[Sequence[int]], torch: Any) -> dict[str, Any]:
+        """Right-padded tensors for rows of token ids, as the tokenizer would pad them."""
+        width = max(len(row) for row in rows)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            attention_mask[i, : len(row)] = 1
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            batch["token_type_ids"] = torch.zeros_like(input_ids)
+        return {name: tensor.to(self.device) for name, tensor in batch.items()}
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         return [self.decide(row) for row in self.probabilities(texts)]
