@@ -11,7 +11,10 @@ A model directory holds the Hugging Face ``save_pretrained`` files plus:
 ``frontdesk.json``
     ``{"format_version": 1, "task": "intent"|"sentiment", "base_model": str,
     "max_length": int, "rejection": {"method": "max_softmax", "threshold": float},
-    "oos_labels": [str], "training": {...}, "data_fingerprint": str, "created_at": str}``
+    "oos_labels": [str], "logit_bias"?: [float], "sparse"?: {"file", "weight", "scale",
+    "blocks"}, "training": {...}, "data_fingerprint": str, "created_at": str}``;
+    ``sparse`` fuses a TF-IDF linear model into the logits (bot.sparse), then ``logit_bias``
+    (sentiment) is added before the softmax.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bot.sparse import SparseScorer
 
 FALLBACK_INTENT = "nlu_fallback"
 """What a rejected prediction is called (Rasa's name), so Rasa clients and stories match."""
@@ -180,11 +185,33 @@ def quantize_linear_layers(model: Any) -> Any:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+def _load_sparse(card: ModelCard, spec: Any) -> tuple[SparseScorer, tuple[float, float]]:
+    try:
+        path = card.path / str(spec["file"])
+        scorer = SparseScorer.load(path, spec["blocks"])
+        fusion = (float(spec["weight"]), float(spec["scale"]))
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise ModelDirError(
+            f"{card.path}: the sparse n-gram model (frontdesk.json 'sparse') cannot be read "
+            f"({type(exc).__name__}: {exc}); retrain the model"
+        ) from exc
+    if scorer.coef.shape[0] != len(card.labels):
+        raise ModelDirError(
+            f"{card.path}: the sparse model scores {scorer.coef.shape[0]} labels but "
+            f"labels.json lists {len(card.labels)}; retrain the model"
+        )
+    return scorer, fusion
+
+
 class TextClassifier:
     """A fine-tuned sequence classifier, loaded once, used from one worker thread at a time."""
 
     def __init__(
-        self, card: ModelCard, device: str | None = None, quantize: bool | None = None
+        self,
+        card: ModelCard,
+        device: str | None = None,
+        quantize: bool | None = None,
+        sparse: bool = True,
     ) -> None:
         # Serving never downloads: a directory that is not complete must fail here, loudly.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -207,6 +234,22 @@ class TextClassifier:
                 f"lists {len(card.labels)} labels; retrain the model"
             )
         model.eval()
+        # Sentiment models may carry a per-label logit bias chosen at training time (the
+        # prior correction in training.calibration): part of the model, applied everywhere.
+        bias = card.extra.get("logit_bias")
+        self._logit_bias = None
+        if bias is not None:
+            if not isinstance(bias, list) or len(bias) != len(card.labels):
+                raise ModelDirError(
+                    f"{card.path}: logit_bias must list one number per label "
+                    f"({len(card.labels)}), got {bias!r}; retrain the model"
+                )
+            self._logit_bias = torch.tensor([float(x) for x in bias])
+        self.sparse: SparseScorer | None = None
+        self._fusion = (0.0, 1.0)
+        spec = card.extra.get("sparse")
+        if spec is not None and sparse:
+            self.sparse, self._fusion = _load_sparse(card, spec)
         if quantize is None:
             quantize = self.device == "cpu"
         if quantize and self.device == "cpu":
@@ -221,11 +264,16 @@ class TextClassifier:
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str | None = None, quantize: bool | None = None
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        quantize: bool | None = None,
+        sparse: bool = True,
     ) -> TextClassifier:
         """Load a model directory; on the CPU with int8 linear layers unless ``quantize`` is
-        False. Evaluation loads the same way, so what is measured is what is served."""
-        return cls(ModelCard.read(path), device=device, quantize=quantize)
+        False. Evaluation loads the same way, so what is measured is what is served.
+        ``sparse=False`` leaves out a fused n-gram model (to measure the encoder alone)."""
+        return cls(ModelCard.read(path), device=device, quantize=quantize, sparse=sparse)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -244,6 +292,8 @@ class TextClassifier:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.card.max_length)
         ids: list[list[int]] = encoded["input_ids"]
         out = np.empty((len(ids), len(self.card.labels)), dtype="float32")
+        weight, scale = self._fusion
+        sparse = torch.from_numpy(self.sparse.scores(texts)) if self.sparse else None
         overhead = GPU_CALL_OVERHEAD_TOKENS if self.device != "cpu" else CPU_CALL_OVERHEAD_TOKENS
         with torch.inference_mode():
             for group in length_groups([len(row) for row in ids], overhead):
@@ -253,7 +303,12 @@ class TextClassifier:
                         logits = self.model(**batch).logits
                 else:
                     logits = self.model(**batch).logits
-                out[group] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                logits = logits.float().cpu()
+                if sparse is not None:
+                    logits = (1 - weight) * logits + weight * scale * sparse[group]
+                if self._logit_bias is not None:
+                    logits = logits + self._logit_bias
+                out[group] = torch.softmax(logits, dim=-1).numpy()
         return out
 
     def _padded(self, rows: Sequence[Sequence[int]], torch: Any) -> dict[str, Any]:

@@ -44,6 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         max_length=args.max_length,
         peft=args.peft,
+        sparse=not args.no_sparse,
         quiet=args.quiet,
     )
     _print_json(train(settings))
@@ -184,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-length", type=int)
     train.add_argument("--resume", action="store_true", help="continue an interrupted run")
     train.add_argument("--peft", choices=["lora"], help="parameter-efficient tuning (GPU)")
+    train.add_argument(
+        "--no-sparse",
+        action="store_true",
+        help="the encoder alone, without the TF-IDF n-gram model fused in where it helps",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=cmd_train)
 

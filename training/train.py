@@ -31,6 +31,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -84,6 +85,8 @@ class TrainSettings:
     max_length: int | None = None
     peft: str | None = None
     label_smoothing: float | None = None
+    # Fuse a TF-IDF linear model with the encoder when that helps on validation (bot.sparse).
+    sparse: bool = True
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -294,7 +297,9 @@ def _train(settings: TrainSettings, runtime: Any, started: float) -> dict[str, A
         "data_fingerprint": data_fingerprint,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    written = _write_model_dir(settings, result.model, tokenizer, labels, card, split.validation)
+    written = _write_model_dir(
+        settings, result.model, tokenizer, labels, card, split.train, split.validation
+    )
     # Only a model directory that made it into place makes the checkpoints unnecessary.
     discard(checkpoints)
     summary = {
@@ -325,10 +330,11 @@ def _write_model_dir(
     tokenizer: Any,
     labels: Sequence[str],
     card: dict[str, Any],
+    train: Sequence[Example],
     validation: Sequence[Example],
 ) -> dict[str, Any]:
     """Write everything into a staging directory, calibrate and evaluate there, publish."""
-    from training.calibration import calibrate_threshold
+    from training.calibration import calibrate_prior_shift, calibrate_threshold
     from training.evaluate import load_classifier, score_examples, summarise
     from training.modeldir import (
         CARD_NAME,
@@ -350,14 +356,31 @@ def _write_model_dir(
         write_json(staging / CARD_NAME, card)
         # Calibrate on what serving will load, not on the in-memory training model.
         _, probabilities, _ = score_examples(load_classifier(staging), validation)
+        if settings.sparse and validation:
+            fusion = _add_sparse(staging, card, labels, train, validation, probabilities)
+            card["training"]["sparse"] = fusion
+            write_json(staging / CARD_NAME, card)
+            if "sparse" in card:
+                _, probabilities, _ = score_examples(load_classifier(staging), validation)
         if settings.task == "intent":
             calibration = calibrate_threshold(
                 probabilities, [e.label for e in validation], labels, OOS_LABELS
             )
             threshold, method = calibration.threshold, calibration.method
         else:
-            # Sentiment has no 'none of these' answer: every message gets a label.
+            # Sentiment has no 'none of these' answer: every message gets a label; the
+            # classes are weighed so that each is found about equally well.
             threshold, method = 0.0, "none"
+            train_counts = Counter(e.label for e in train)
+            shift = calibrate_prior_shift(
+                probabilities,
+                [e.label for e in validation],
+                labels,
+                [train_counts[label] for label in labels],
+            )
+            if shift.strength > 0:
+                card["logit_bias"] = list(shift.logit_bias)
+            card["training"]["prior_shift"] = shift.strength
         # Unrounded: rounding up could reject the validation rows it was chosen to keep.
         card["rejection"]["threshold"] = threshold
         card["training"]["calibration"] = method
@@ -389,6 +412,42 @@ def _write_model_dir(
         discard(staging)
         raise
     return {"threshold": card["rejection"]["threshold"], "validation": metrics}
+
+
+def _add_sparse(
+    staging: Path,
+    card: dict[str, Any],
+    labels: Sequence[str],
+    train: Sequence[Example],
+    validation: Sequence[Example],
+    probabilities: Any,
+) -> dict[str, Any]:
+    """Fit the n-gram model and keep it (sparse.npz plus ``card["sparse"]``) if fusing it
+    with the encoder is more accurate on validation; returns what was measured."""
+    import numpy as np
+
+    from bot.sparse import DEFAULT_BLOCKS, SPARSE_FILE
+    from training.sparse import choose_fusion, fit_sparse
+
+    scorer = fit_sparse([e.text for e in train], [e.label for e in train], labels)
+    scores = scorer.scores([e.text for e in validation])
+    encoder = np.log(np.maximum(np.asarray(probabilities, dtype="float64"), 1e-12))
+    fusion = choose_fusion(encoder, scores, [e.label for e in validation], labels)
+    measured = {
+        "weight": fusion.weight,
+        "scale": fusion.scale,
+        "validation_accuracy": round(fusion.validation_accuracy, 4),
+        "encoder_validation_accuracy": round(fusion.encoder_validation_accuracy, 4),
+    }
+    if fusion.weight > 0:
+        scorer.save(staging / SPARSE_FILE)
+        card["sparse"] = {
+            "file": SPARSE_FILE,
+            "weight": fusion.weight,
+            "scale": fusion.scale,
+            "blocks": [{"analyzer": k, "ngram_range": list(r)} for k, r in DEFAULT_BLOCKS],
+        }
+    return measured
 
 
 def _split(settings: TrainSettings, examples: list[Example]) -> Split:

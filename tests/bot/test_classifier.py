@@ -1,11 +1,13 @@
-"""bot.classifier: length-grouped batches give the answers of one-at-a-time inference."""
+"""bot.classifier: length-grouped batches, and the sparse model fused into the encoder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from bot.classifier import TextClassifier, length_groups
-from tests.conftest import TinyModels
+from bot.classifier import ModelDirError, TextClassifier, length_groups
+from tests.conftest import FIXTURES, TinyModels
 
 
 def test_length_groups_cover_every_row_once_shortest_first() -> None:
@@ -45,3 +47,56 @@ def test_grouped_batch_scores_match_one_message_at_a_time(tiny_models: TinyModel
     together = classifier.probabilities(texts)
     for row, text in zip(together, texts, strict=True):
         assert row == pytest.approx(classifier.probabilities([text])[0], abs=1e-4)
+
+
+def _with_sparse(tiny_models: TinyModels, tmp_path: Path, weight: float) -> Path:
+    import csv
+    import json
+    import shutil
+
+    from training.sparse import fit_sparse
+
+    model = tmp_path / "intent"
+    shutil.copytree(tiny_models.intent, model)
+    with (FIXTURES / "tiny_nlu.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = json.loads((model / "labels.json").read_text())
+    fit_sparse([r["text"] for r in rows], [r["intent"] for r in rows], labels).save(
+        model / "sparse.npz"
+    )
+    card = json.loads((model / "frontdesk.json").read_text())
+    card["sparse"] = {
+        "file": "sparse.npz",
+        "weight": weight,
+        "scale": 5.0,
+        "blocks": [
+            {"analyzer": "word", "ngram_range": [1, 2]},
+            {"analyzer": "char_wb", "ngram_range": [2, 5]},
+        ],
+    }
+    (model / "frontdesk.json").write_text(json.dumps(card))
+    return model
+
+
+def test_a_sparse_model_in_the_directory_is_fused_into_the_probabilities(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    texts = ["where is my order", "hello there", "refund please"]
+    dense = TextClassifier.load(tiny_models.intent, quantize=False)
+    fused = TextClassifier.load(_with_sparse(tiny_models, tmp_path, 0.5), quantize=False)
+    assert fused.sparse is not None
+    expected = 0.5 * np.log(dense.probabilities(texts)) + 0.5 * 5.0 * fused.sparse.scores(texts)
+    expected = np.exp(expected - expected.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert fused.probabilities(texts) == pytest.approx(expected, abs=1e-4)
+
+
+def test_an_unreadable_sparse_file_names_the_directory_and_the_fix(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    model = _with_sparse(tiny_models, tmp_path, 0.3)
+    (model / "sparse.npz").write_bytes(b"not a numpy archive")
+    with pytest.raises(ModelDirError, match=r"sparse n-gram model .* cannot be read.*retrain"):
+        TextClassifier.load(model)

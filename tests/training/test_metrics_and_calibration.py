@@ -122,3 +122,27 @@ def test_split_of_tiny_data_holds_out_one_row_per_label_to_stay_stratified() -> 
 
     assert split.method == "stratified"
     assert sorted(e.label for e in split.validation) == ["a", "b", "c"]
+
+
+def test_prior_shift_finds_the_rare_class_a_skewed_model_misses() -> None:
+    from training.calibration import calibrate_prior_shift
+
+    labels = ["negative", "neutral", "positive"]
+    # The model leans to 'neutral': positives get 0.4 against neutral's 0.5.
+    probabilities = [[0.1, 0.5, 0.4]] * 4 + [[0.1, 0.8, 0.1]] * 4 + [[0.8, 0.1, 0.1]] * 4
+    gold = ["positive"] * 4 + ["neutral"] * 4 + ["negative"] * 4
+    shift = calibrate_prior_shift(probabilities, gold, labels, train_counts=[300, 500, 200])
+    assert shift.strength > 0
+    assert shift.validation_macro_recall == 1.0
+    assert shift.logit_bias[2] > shift.logit_bias[1], "the rare class is pushed up most"
+
+
+def test_prior_shift_stays_off_when_the_model_is_already_balanced() -> None:
+    from training.calibration import calibrate_prior_shift
+
+    labels = ["negative", "neutral", "positive"]
+    probabilities = [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]
+    shift = calibrate_prior_shift(
+        probabilities, ["negative", "neutral", "positive"], labels, train_counts=[100, 100, 100]
+    )
+    assert shift.strength == 0.0 and shift.logit_bias == (0.0, 0.0, 0.0)
