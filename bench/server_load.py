@@ -6,6 +6,16 @@ with messages from --messages (one customer per concurrent worker, as in real tr
 Prints one JSON line. Usage:
 
     python bench/server_load.py [--models models] [--requests 400] [--concurrency 1 16]
+
+The issue's comparison with Rasa serves an intent model trained on BANKING77 and sends
+BANKING77's test questions:
+
+    python bench/server_load.py --intent-model /tmp/b77 \
+        --messages ../shared/data/banking77/test.csv
+
+With ``--intent-model`` the bot also gets one response template per intent of that model
+(a copy of data/ plus ``[intent] ...`` answers), as a bot built on those intents would have,
+so that a confident intent is answered from its template as in production.
 """
 
 from __future__ import annotations
@@ -35,6 +45,33 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def read_messages(path: Path) -> list[str]:
+    """The ``text`` column of a CSV, or one message a line of any other file."""
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if "text" not in (reader.fieldnames or []):
+                raise SystemExit(f"{path}: expected a 'text' column, got {reader.fieldnames}")
+            return [row["text"] for row in reader if row["text"].strip()]
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def data_dir_with_templates(intent_model: Path, workdir: Path) -> Path:
+    """data/ plus a response for every intent of ``intent_model`` that has none there."""
+    import shutil
+
+    import yaml
+
+    data = workdir / "data"
+    shutil.copytree(REPO / "data", data)
+    labels = json.loads((intent_model / "labels.json").read_text(encoding="utf-8"))
+    responses = yaml.safe_load((data / "responses.yml").read_text(encoding="utf-8")) or {}
+    for label in labels:
+        responses.setdefault(label, [f"[{label}] Here is what you need to know."])
+    (data / "responses.yml").write_text(yaml.safe_dump(responses), encoding="utf-8")
+    return data
 
 
 def default_messages() -> list[str]:
@@ -113,7 +150,7 @@ async def drive(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    messages = default_messages()
+    messages = read_messages(args.messages) if args.messages else default_messages()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
@@ -127,6 +164,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "FRONTDESK_RATE_LIMIT_PER_IP": "0",
         "FRONTDESK_LOG_LEVEL": "WARNING",
     }
+    if args.intent_model:
+        env["FRONTDESK_INTENT_MODEL"] = str(args.intent_model.resolve())
+        env["FRONTDESK_DATA_DIR"] = str(data_dir_with_templates(args.intent_model, workdir))
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve"], cwd=REPO, env=env, stdout=subprocess.DEVNULL
@@ -138,6 +178,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result: dict[str, Any] = {
             "bench": "server_load",
             "models": str(args.models),
+            "intent_model": str(args.intent_model or args.models / "intent"),
+            "messages": str(args.messages or "data/eval/*"),
             "cold_start_s": round(cold_start, 2),
         }
         for concurrency in args.concurrency:
@@ -163,6 +205,8 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=REPO / "models")
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--intent-model", type=Path, default=None, help="serve this intent model")
+    parser.add_argument("--messages", type=Path, default=None, help="CSV with a text column")
     args = parser.parse_args()
     if not (args.models / "intent" / "frontdesk.json").is_file():
         raise SystemExit(f"no trained models in {args.models}: run `make models` first")

@@ -29,7 +29,7 @@ from bot.locks import ConversationLocks
 from bot.metrics import Metrics
 from bot.ops import setup_ops
 from bot.ratelimit import RateLimiter
-from bot.runtime import RuntimeHolder, load_runtime
+from bot.runtime import RuntimeHolder, load_runtime, model_workers
 from bot.storage import Store, StoreError
 from bot.web import setup_web
 
@@ -62,8 +62,7 @@ def create_app(config: Config) -> web.Application:
 
 
 async def _model_executor(app: web.Application) -> AsyncIterator[None]:
-    # One model thread: batches run one after another and torch keeps both cores for itself.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frontdesk-model")
+    executor = ThreadPoolExecutor(max_workers=model_workers(), thread_name_prefix="frontdesk-model")
     app[MODEL_EXECUTOR] = executor
     yield
     executor.shutdown(wait=True, cancel_futures=True)

@@ -36,8 +36,13 @@ class MicroBatcher(Generic[T, R]):
         max_size: int = 32,
         max_wait_s: float = 0.002,
         on_batch: Callable[[int, float], None] | None = None,
+        upcoming: Callable[[], int] | None = None,
     ) -> None:
         self._fn = fn
+        # How many callers are on their way to submit (None: unknown). When none are, the
+        # batch goes at once: waiting max_wait_s for company that is not coming only adds
+        # latency, which is all a lone request at concurrency 1 would get from it.
+        self.upcoming = upcoming
         self._executor = executor
         self._max_size = max_size
         self._max_wait_s = max_wait_s
@@ -85,6 +90,8 @@ class MicroBatcher(Generic[T, R]):
             batch.append(await self._queue.get())
             deadline = loop.time() + self._max_wait_s
             while len(batch) < self._max_size:
+                if self.upcoming is not None and self._queue.empty() and self.upcoming() <= 0:
+                    break
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     # Take what is already waiting without sleeping again.

@@ -18,7 +18,7 @@ from bot.locks import ConversationLocks
 from bot.messages import BotMessage, Reply
 from bot.nlu import ParseResult
 from bot.pii import mask_pii
-from bot.storage import Store, Turn, Understanding
+from bot.storage import Conversation, Store, Turn, Understanding
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class ConversationProcessor:
         self.listeners = listeners
         self.negative_handoff = negative_handoff
         self._locks = locks or ConversationLocks()
+        # Messages inside handle() that have not reached the models yet (see upcoming()).
+        self._before_parse = 0
         self._ids: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     async def _conversation_id(self, channel: str, sender_id: str) -> str:
@@ -86,10 +88,30 @@ class ConversationProcessor:
         message_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Handled:
+        arrival = _Arrival(self)
+        try:
+            return await self._handle(channel, sender_id, text, message_id, metadata, arrival)
+        finally:
+            arrival.reached_models()
+
+    def upcoming(self) -> int:
+        """How many messages are being handled but have not been given to the models yet:
+        the micro-batchers wait for these and no others."""
+        return self._before_parse
+
+    async def _handle(
+        self,
+        channel: str,
+        sender_id: str,
+        text: str,
+        message_id: str | None,
+        metadata: Mapping[str, Any] | None,
+        arrival: _Arrival,
+    ) -> Handled:
         conversation_id = await self._conversation_id(channel, sender_id)
         async with self._locks.hold(conversation_id):
             stored_text = mask_pii(text) if self.mask_pii_in_storage else text
-            turn, new = await self.store.add_user_turn(
+            turn, new, conversation = await self.store.take_message(
                 conversation_id, stored_text, message_id=message_id
             )
             if not new:
@@ -103,19 +125,20 @@ class ConversationProcessor:
                         duplicate=True,
                     )
                 # The first attempt stored the message but died before answering: answer now.
-            return await self._answer(conversation_id, sender_id, text, turn, metadata or {})
+            return await self._answer(conversation, sender_id, text, turn, metadata or {}, arrival)
 
     async def _answer(
         self,
-        conversation_id: str,
+        conversation: Conversation,
         sender_id: str,
         text: str,
         turn: Turn,
         metadata: Mapping[str, Any],
+        arrival: _Arrival,
     ) -> Handled:
-        conversation = await self.store.get_conversation(conversation_id)
-        assert conversation is not None
+        conversation_id = conversation.id
         parse: ParseResult | None
+        arrival.reached_models()
         try:
             parse = await self.parser.parse(text, expecting=conversation.slots.get(REQUESTED_SLOT))
         except Exception:
@@ -197,6 +220,21 @@ class ConversationProcessor:
             except Exception:
                 # Monitoring and live updates must never cost the customer an answer.
                 log.exception("turn listener %r failed", listener)
+
+
+class _Arrival:
+    """Counts one message in ``ConversationProcessor.upcoming`` until it reaches the models
+    (or leaves without needing them: a duplicate, an error)."""
+
+    def __init__(self, processor: ConversationProcessor) -> None:
+        self._processor = processor
+        self._pending = True
+        processor._before_parse += 1
+
+    def reached_models(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._processor._before_parse -= 1
 
 
 def _masked(entity: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,12 +1,16 @@
 """Understanding a message: intent ranking, sentiment and entities, in Rasa's parse shape.
 
-Both classifiers run in one worker call per batch, so concurrent requests share the forward
-passes and the event loop never blocks on a model.
+Each classifier has its own micro-batcher, so concurrent requests share its forward pass;
+the two batches run at the same time on two model workers (one core each), so a message
+waits for the slower of the two models, not for both in turn. The event loop never blocks
+on a model.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -17,6 +21,8 @@ from typing import Any
 from bot import entities as entity_rules
 from bot.batching import MicroBatcher
 from bot.classifier import FALLBACK_INTENT, Prediction, TextClassifier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,8 @@ class NluModels:
         return cls(intent, sentiment)
 
     def classify(self, texts: Sequence[str]) -> list[tuple[Prediction, Prediction | None]]:
+        """Both models, one after the other (evaluation and scripts; the server batches each
+        model on its own worker)."""
         intents = self.intent.predict(texts)
         sentiments: list[Prediction | None] = (
             list(self.sentiment.predict(texts)) if self.sentiment else [None] * len(texts)
@@ -119,33 +127,63 @@ class NluService:
         on_batch: Any = None,
     ) -> None:
         self.models = models
-        self._batcher: MicroBatcher[str, tuple[Prediction, Prediction | None]] = MicroBatcher(
-            self._classify,
-            executor=executor,
-            max_size=max_batch,
-            max_wait_s=max_wait_s,
-            on_batch=on_batch,
+        options: dict[str, Any] = {
+            "executor": executor,
+            "max_size": max_batch,
+            "max_wait_s": max_wait_s,
+            "on_batch": on_batch,
+        }
+        self._intents: MicroBatcher[str, Prediction] = MicroBatcher(self._intent, **options)
+        self._sentiments: MicroBatcher[str, Prediction | None] = MicroBatcher(
+            self._sentiment, **options
         )
 
-    def _classify(self, texts: Sequence[str]) -> list[tuple[Prediction, Prediction | None]]:
-        # Read the attribute per batch so that a hot reload swaps models between batches.
-        return self.models.classify(texts)
+    # Both read self.models per batch, so that a hot reload swaps models between batches.
+    def _intent(self, texts: Sequence[str]) -> list[Prediction]:
+        return self.models.intent.predict(texts)
+
+    def _sentiment(self, texts: Sequence[str]) -> list[Prediction | None]:
+        sentiment = self.models.sentiment
+        return list(sentiment.predict(texts)) if sentiment else [None] * len(texts)
 
     @property
-    def batcher(self) -> MicroBatcher[str, tuple[Prediction, Prediction | None]]:
-        return self._batcher
+    def queue_depth(self) -> int:
+        """Messages waiting for a model (the busier of the two)."""
+        return max(self._intents.queue_depth, self._sentiments.queue_depth)
 
     def start(self) -> None:
-        self._batcher.start()
+        self._intents.start()
+        self._sentiments.start()
 
     async def stop(self) -> None:
-        await self._batcher.stop()
+        await self._intents.stop()
+        await self._sentiments.stop()
 
     def swap(self, models: NluModels) -> None:
         self.models = models
 
+    def expect(self, upcoming: Any) -> None:
+        """``upcoming()`` says how many messages are on their way to ``parse``; the batchers
+        stop waiting for more once none are."""
+        self._intents.upcoming = upcoming
+        self._sentiments.upcoming = upcoming
+
+    async def _classify(self, text: str) -> tuple[Prediction, Prediction | None]:
+        if self.models.sentiment is None:
+            return await self._intents.submit(text), None
+        intent, sentiment = await asyncio.gather(
+            self._intents.submit(text), self._sentiments.submit(text), return_exceptions=True
+        )
+        if isinstance(intent, BaseException):
+            raise intent
+        if isinstance(sentiment, BaseException):
+            # Sentiment feeds monitoring, not the answer: the customer still gets one.
+            log.error("the sentiment model failed: %s", sentiment, exc_info=sentiment)
+            sentiment = None
+        return intent, sentiment
+
     async def parse(self, text: str, *, expecting: str | None = None) -> ParseResult:
-        intent, sentiment = await self._batcher.submit(text)
+        intent, sentiment = await self._classify(text)
         command = parse_intent_command(text, self.models.intent.labels)
         if command is not None:
             # A button payload like /order_status{"order_id": "NW-10001"} names its intent.

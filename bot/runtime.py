@@ -140,13 +140,19 @@ class RuntimeHolder:
         return self.runtime
 
 
+def model_workers() -> int:
+    """Model worker threads: two, so the intent and sentiment batches run side by side."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 def inference_threads(config: Config) -> int:
-    """Threads for the models. The event loop needs a core of its own: on 2 cores, torch's
-    two spinning OpenMP threads and the loop thrash (measured: 3 msg/s with 2 threads,
-    15 msg/s with 1, at concurrency 16 on a busy 2-core machine)."""
+    """torch threads per model worker. The event loop needs a core of its own: on 2 cores,
+    torch's spinning OpenMP threads and the loop thrash (measured: 3 msg/s with 2 threads,
+    15 msg/s with 1, at concurrency 16 on a busy 2-core machine), so there each worker gets
+    one thread and the operating system shares the cores between them and the loop."""
     if config.inference_threads:
         return config.inference_threads
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, ((os.cpu_count() or 1) - 1) // model_workers())
 
 
 def _load_blocking(config: Config) -> Loaded:
@@ -239,4 +245,5 @@ async def load_runtime(
         negative_handoff=(config.negative_handoff_turns, config.negative_handoff_score),
         locks=locks,
     )
+    nlu.expect(processor.upcoming)
     return Runtime(config, executor, nlu, processor, loaded, actions, retriever)

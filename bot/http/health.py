@@ -48,5 +48,5 @@ async def metrics(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     holder = request.app[RUNTIME]
     if holder.runtime is not None:
-        metrics.queue_depth.set(holder.runtime.nlu.batcher.queue_depth)
+        metrics.queue_depth.set(holder.runtime.nlu.queue_depth)
     return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})

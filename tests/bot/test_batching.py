@@ -223,3 +223,29 @@ async def test_a_stopped_batcher_can_be_started_again(executor: ThreadPoolExecut
         assert await batcher.submit(21) == 42
     finally:
         await batcher.stop()
+
+
+async def test_a_lone_submit_goes_at_once_when_no_one_else_is_on_the_way(
+    make_batcher: MakeBatcher,
+) -> None:
+    recorder = Recorder()
+    batcher = make_batcher(recorder, max_size=32, max_wait_s=30.0, upcoming=lambda: 0)
+
+    result = await asyncio.wait_for(batcher.submit(4), timeout=10)
+
+    assert result == 8 and recorder.sizes == [1]
+
+
+async def test_the_batch_waits_for_a_caller_that_is_on_its_way(make_batcher: MakeBatcher) -> None:
+    recorder = Recorder()
+    on_the_way = [1]
+    batcher = make_batcher(recorder, max_size=32, max_wait_s=30.0, upcoming=lambda: on_the_way[0])
+
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.05)
+    assert not first.done(), "one more caller was announced: the batch waits for it"
+    on_the_way[0] = 0
+    second = await asyncio.wait_for(batcher.submit(2), timeout=10)
+
+    assert (await first, second) == (2, 4)
+    assert recorder.sizes == [2]

@@ -323,3 +323,13 @@ async def test_request_over_the_deadline_gets_503_with_retry_after(
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
     assert "took longer than" in (await response.json())["error"]
+
+
+async def test_no_message_is_left_counted_as_on_its_way_to_the_models(client: TestClient) -> None:
+    processor = client.app[RUNTIME].get().processor
+    texts = ["hello there", "where is my order", "thanks"]
+    await asyncio.gather(*(say(client, text, sender=f"s{i}") for i, text in enumerate(texts)))
+    retry = {"metadata": {"message_id": "m-9"}}
+    await say(client, "hello", **retry)
+    await say(client, "hello", **retry)  # a duplicate never reaches the models
+    assert processor.upcoming() == 0

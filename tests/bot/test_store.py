@@ -152,6 +152,44 @@ async def test_store_returns_the_first_turn_for_a_repeated_message_id(store: Sto
     assert await store.count_turns() == 1
 
 
+async def test_take_message_returns_the_conversation_with_its_slots_and_status(
+    store: Store,
+) -> None:
+    conversation = await store.conversation_for("rest", "alice")
+    first, _ = await store.add_user_turn(conversation.id, "where is my order")
+    await store.record_reply(
+        conversation.id,
+        first.id,
+        (),
+        route="handoff",
+        slots={"order_id": "NW-1"},
+        escalation_reason="asked_for_human",
+    )
+
+    turn, new, seen = await store.take_message(conversation.id, "hello?", message_id="m-2")
+    again, again_new, seen_again = await store.take_message(conversation.id, "x", message_id="m-2")
+
+    assert new and not again_new and again == turn
+    assert seen.id == conversation.id and seen_again.id == conversation.id
+    assert seen.slots == {"order_id": "NW-1"} and seen.status == "handoff"
+    assert seen_again.slots == seen.slots
+    assert seen.updated_at >= conversation.updated_at
+
+
+async def test_sqlite_store_answers_concurrent_requests_through_one_queued_connection(
+    sqlite_url: str,
+) -> None:
+    store = await Store.open(sqlite_url)
+    try:
+        conversation = await store.conversation_for("rest", "alice")
+        results = await asyncio.gather(
+            *(store.take_message(conversation.id, f"message {i}") for i in range(40))
+        )
+    finally:
+        await store.close()
+    assert len({turn.id for turn, _, _ in results}) == 40
+
+
 async def test_concurrent_retries_of_one_message_id_store_it_once(store: Store) -> None:
     conversation = await store.conversation_for("rest", "alice")
 
