@@ -60,6 +60,9 @@ class SparseScorer:
         self.blocks = tuple(blocks)
         self.coef = coef
         self.intercept = intercept
+        # features @ coef.T with a transposed view makes scipy copy all of coef (12 MB on
+        # BANKING77) on every call: 5.6 ms for one message. Kept transposed once: 0.3 ms.
+        self._coef_t = coef.T.copy()
         self._analyzers = [analyzer(b.kind, b.ngram_range) for b in self.blocks]
         offsets, total = [], 0
         for block in self.blocks:
@@ -98,7 +101,7 @@ class SparseScorer:
 
         if not texts:
             return np.zeros((0, self.coef.shape[0]), dtype="float32")
-        return np.asarray(self.features(texts) @ self.coef.T + self.intercept, dtype="float32")
+        return np.asarray(self.features(texts) @ self._coef_t + self.intercept, dtype="float32")
 
     def save(self, path: Path) -> None:
         import numpy as np

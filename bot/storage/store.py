@@ -46,7 +46,7 @@ class Store:
                 # requests' write transactions collide and SQLite's busy handler sleeps
                 # between retries (up to 100 ms a time): measured at concurrency 16, p99
                 # 2-5 s. One connection makes them queue in order instead, without sleeping.
-                options.update(pool_size=1, max_overflow=0)
+                options.update(pool_size=1, max_overflow=0, pool_reset_on_return=None)
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         engine = create_async_engine(url, **options)
