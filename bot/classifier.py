@@ -349,6 +349,11 @@ class TextClassifier:
     def labels(self) -> tuple[str, ...]:
         return self.card.labels
 
+    @property
+    def traced(self) -> bool:
+        """Whether inference runs through a checked TorchScript trace (CPU only)."""
+        return self._traced is not None
+
     def probabilities(self, texts: Sequence[str]) -> Any:
         """Softmax probabilities, shape (len(texts), len(labels)), as a numpy array."""
         import torch

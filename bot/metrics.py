@@ -34,13 +34,15 @@ class Metrics:
         )
         self.model_seconds = Histogram(
             "frontdesk_model_batch_seconds",
-            "Seconds one batched forward pass of the NLU models took.",
+            "Seconds one batched forward pass took, by model (intent, sentiment).",
+            ["model"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.batch_size = Histogram(
             "frontdesk_model_batch_size",
-            "Messages per batched forward pass.",
+            "Messages per batched forward pass, by model (intent, sentiment).",
+            ["model"],
             buckets=(1, 2, 4, 8, 16, 32, 64),
             registry=self.registry,
         )
@@ -53,9 +55,9 @@ class Metrics:
             "frontdesk_ready", "1 when models and store are ready.", registry=self.registry
         )
 
-    def observe_batch(self, size: int, seconds: float) -> None:
-        self.batch_size.observe(size)
-        self.model_seconds.observe(seconds)
+    def observe_batch(self, model: str, size: int, seconds: float) -> None:
+        self.batch_size.labels(model).observe(size)
+        self.model_seconds.labels(model).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

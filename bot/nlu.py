@@ -9,10 +9,11 @@ on a model.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,18 +125,23 @@ class NluService:
         executor: Executor,
         max_batch: int = 32,
         max_wait_s: float = 0.002,
-        on_batch: Any = None,
+        on_batch: Callable[[str, int, float], None] | None = None,
     ) -> None:
         self.models = models
         options: dict[str, Any] = {
             "executor": executor,
             "max_size": max_batch,
             "max_wait_s": max_wait_s,
-            "on_batch": on_batch,
         }
-        self._intents: MicroBatcher[str, Prediction] = MicroBatcher(self._intent, **options)
+
+        def report(model: str) -> Callable[[int, float], None] | None:
+            return None if on_batch is None else functools.partial(on_batch, model)
+
+        self._intents: MicroBatcher[str, Prediction] = MicroBatcher(
+            self._intent, on_batch=report("intent"), **options
+        )
         self._sentiments: MicroBatcher[str, Prediction | None] = MicroBatcher(
-            self._sentiment, **options
+            self._sentiment, on_batch=report("sentiment"), **options
         )
 
     # Both read self.models per batch, so that a hot reload swaps models between batches.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,53 @@ def test_an_unreadable_sparse_file_names_the_directory_and_the_fix(
     (model / "sparse.npz").write_bytes(b"not a numpy archive")
     with pytest.raises(ModelDirError, match=r"sparse n-gram model .* cannot be read.*retrain"):
         TextClassifier.load(model)
+
+
+def test_cpu_inference_runs_a_trace_that_gives_the_models_own_logits(
+    tiny_models: TinyModels,
+) -> None:
+    import torch
+
+    classifier = TextClassifier.load(tiny_models.intent, device="cpu")
+    assert classifier.traced
+    texts = ["hi", "where is my order NW-10003, it has been two weeks", "refund"]
+    batch = dict(classifier.tokenizer(texts, padding=True, return_tensors="pt"))
+    trace = classifier._traced
+    assert trace is not None
+    with torch.inference_mode():
+        traced = trace(**batch)["logits"]
+        eager = classifier.model(**batch).logits
+    assert traced == pytest.approx(eager, abs=1e-5)
+
+
+def shape_baking_model() -> Any:
+    """A model whose output depends on its batch size through a Python number, which a
+    trace records as a constant: exactly what the check after tracing must catch."""
+    import torch
+
+    class Model(torch.nn.Module):
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+            rows = int(input_ids.shape[0])
+            return {"logits": attention_mask.float().sum(dim=1, keepdim=True) * rows}
+
+    return Model().eval()
+
+
+def test_a_trace_that_differs_from_its_model_is_not_used(
+    tiny_models: TinyModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from bot.classifier import trace_for_cpu
+
+    tokenizer = TextClassifier.load(tiny_models.intent, device="cpu").tokenizer
+
+    class NoTypeIds:
+        def __call__(self, texts: list[str], **kwargs: object) -> object:
+            encoded = tokenizer(texts, **kwargs)
+            encoded.pop("token_type_ids", None)
+            return encoded
+
+    with caplog.at_level(logging.WARNING, logger="bot.classifier"):
+        assert trace_for_cpu(shape_baking_model(), NoTypeIds()) is None
+    assert "serving without tracing" in caplog.text

@@ -142,10 +142,9 @@ async def test_followup_action_runs_and_response_names_render_templates(tmp_path
     reply = await dialogue.respond("s", parsed("thanks", "thanks"), {})
     assert reply.route == "action"
     assert reply.slots["email"] == "a@example.com"
-    thanks_variants = {
-        ResponseTemplates.load(DATA / "responses.yml").render("thanks", {}, turn=i).text
-        for i in range(3)
-    }
+    templates = ResponseTemplates.load(DATA / "responses.yml")
+    rendered = [templates.render("thanks", {}, turn=i) for i in range(3)]
+    thanks_variants = {r.text for r in rendered if r is not None}
     assert reply.messages[0].text in thanks_variants
     assert reply.messages[-1].text == "Saved a@example.com"
 

@@ -92,7 +92,8 @@ async def test_metrics_count_requests_routes_and_batches(client: TestClient) -> 
     text = await response.text()
     assert 'frontdesk_dialogue_routes_total{route="template"} 1.0' in text
     assert 'frontdesk_http_errors_total{route="/webhooks/rest/webhook",status="400"} 1.0' in text
-    assert "frontdesk_model_batch_size_count 1.0" in text
+    assert 'frontdesk_model_batch_size_count{model="intent"} 1.0' in text
+    assert 'frontdesk_model_batch_size_count{model="sentiment"} 1.0' in text
     assert "frontdesk_http_request_seconds_bucket" in text
     assert "frontdesk_ready 1.0" in text
 

@@ -166,9 +166,8 @@ async def test_out_of_scope_gets_a_fallback_then_a_person(client: TestClient) ->
 async def test_retried_message_id_returns_the_same_reply_and_stores_once(
     client: TestClient,
 ) -> None:
-    metadata = {"metadata": {"message_id": "m-1"}}
-    first = await say(client, "hello there", **metadata)
-    again = await say(client, "hello there", **metadata)
+    first = await say(client, "hello there", metadata={"message_id": "m-1"})
+    again = await say(client, "hello there", metadata={"message_id": "m-1"})
     assert again == first
     assert len(await conversation_turns(client)) == 2
 
@@ -329,7 +328,6 @@ async def test_no_message_is_left_counted_as_on_its_way_to_the_models(client: Te
     processor = client.app[RUNTIME].get().processor
     texts = ["hello there", "where is my order", "thanks"]
     await asyncio.gather(*(say(client, text, sender=f"s{i}") for i, text in enumerate(texts)))
-    retry = {"metadata": {"message_id": "m-9"}}
-    await say(client, "hello", **retry)
-    await say(client, "hello", **retry)  # a duplicate never reaches the models
+    await say(client, "hello", metadata={"message_id": "m-9"})
+    await say(client, "hello", metadata={"message_id": "m-9"})  # a duplicate: no models
     assert processor.upcoming() == 0

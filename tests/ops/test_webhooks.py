@@ -160,7 +160,7 @@ async def test_a_slow_receiver_does_not_delay_the_chat_reply(
         tmp_path,
         models_dir=tiny_models.models_dir,
         index=tiny_models.index,
-        alerts=hooks(url, **{"negative_share": {"threshold": 0.5, "min_volume": 2}}),
+        alerts=hooks(url, negative_share={"threshold": 0.5, "min_volume": 2}),
     )
     client = await aiohttp_client(create_app(config))
     await asyncio.wait_for(client.app[RUNTIME].ready.wait(), timeout=120)
