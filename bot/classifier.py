@@ -40,6 +40,8 @@ OOS_LABELS = frozenset({"oos", "out_of_scope"})
 """Training labels that mark out-of-scope examples; predicting one means rejecting."""
 
 FORMAT_VERSION = 1
+ENCODER_REJECTION = "encoder_max_softmax"
+"""The rejection rule of models with a fused n-gram model: the encoder's own confidence."""
 RANKING_SIZE = 10
 
 
@@ -356,17 +358,29 @@ class TextClassifier:
 
     def probabilities(self, texts: Sequence[str]) -> Any:
         """Softmax probabilities, shape (len(texts), len(labels)), as a numpy array."""
+        return self.scores(texts)[0]
+
+    def scores(self, texts: Sequence[str]) -> tuple[Any, Any]:
+        """The probabilities, and the encoder's own top probability per text (the
+        confidence the rejection rule reads when an n-gram model is fused in).
+
+        The n-gram model is confident wherever words overlap, on questions from another
+        domain too; the encoder's confidence separates what it knows from what it does not
+        better. Measured with the BANKING77 model, each rule at the threshold calibrated for
+        it on validation: in-scope test accuracy 0.890 against 0.885, off-topic questions
+        rejected 0.90 against 0.89 (80 from data/eval), customer-service questions of other
+        domains (1,786 from Bitext) 0.70 against 0.64.
+        """
+        import numpy as np
         import torch
 
         if not texts:
-            import numpy as np
-
-            return np.zeros((0, len(self.card.labels)), dtype="float32")
-        import numpy as np
-
+            empty = np.zeros((0, len(self.card.labels)), dtype="float32")
+            return empty, np.zeros(0, dtype="float32")
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.card.max_length)
         ids: list[list[int]] = encoded["input_ids"]
         out = np.empty((len(ids), len(self.card.labels)), dtype="float32")
+        encoder_confidence = np.empty(len(ids), dtype="float32")
         weight, scale = self._fusion
         sparse = torch.from_numpy(self.sparse.scores(texts)) if self.sparse else None
         overhead = GPU_CALL_OVERHEAD_TOKENS if self.device != "cpu" else CPU_CALL_OVERHEAD_TOKENS
@@ -381,12 +395,13 @@ class TextClassifier:
                 else:
                     logits = self.model(**batch).logits
                 logits = logits.float().cpu()
-                if sparse is not None:
-                    logits = (1 - weight) * logits + weight * scale * sparse[group]
                 if self._logit_bias is not None:
                     logits = logits + self._logit_bias
+                encoder_confidence[group] = torch.softmax(logits, dim=-1).max(dim=-1).values
+                if sparse is not None:
+                    logits = (1 - weight) * logits + weight * scale * sparse[group]
                 out[group] = torch.softmax(logits, dim=-1).numpy()
-        return out
+        return out, encoder_confidence
 
     def _padded(self, rows: Sequence[Sequence[int]], torch: Any) -> dict[str, Any]:
         """Right-padded tensors for rows of token ids, as the tokenizer would pad them."""
@@ -403,14 +418,19 @@ class TextClassifier:
         return {name: tensor.to(self.device) for name, tensor in batch.items()}
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        return [self.decide(row) for row in self.probabilities(texts)]
+        probabilities, confidence = self.scores(texts)
+        return [self.decide(row, c) for row, c in zip(probabilities, confidence, strict=True)]
 
-    def decide(self, probs: Any) -> Prediction:
-        """Apply the model card's rejection rule to one row of probabilities."""
+    def decide(self, probs: Any, encoder_confidence: float | None = None) -> Prediction:
+        """Apply the model card's rejection rule to one row of probabilities (and, for the
+        ``encoder_max_softmax`` rule, the encoder's own confidence in that text)."""
         order = probs.argsort()[::-1]
         ranking = tuple((self.card.labels[i], float(probs[i])) for i in order[:RANKING_SIZE])
         top_label, confidence = ranking[0]
-        rejected = top_label in self.card.oos_labels or confidence < self.card.threshold
+        measured = confidence
+        if self.card.rejection_method == ENCODER_REJECTION and encoder_confidence is not None:
+            measured = float(encoder_confidence)
+        rejected = top_label in self.card.oos_labels or measured < self.card.threshold
         return Prediction(
             label=FALLBACK_INTENT if rejected else top_label,
             confidence=confidence,

@@ -38,8 +38,14 @@ def calibrate_threshold(
     oos_labels: Collection[str],
     *,
     percentile: float = CORRECT_CONFIDENCE_PERCENTILE,
+    confidence: Any = None,
 ) -> Calibration:
-    """The rejection threshold for ``probabilities`` (n x len(labels)) against ``gold``."""
+    """The rejection threshold for ``probabilities`` (n x len(labels)) against ``gold``.
+
+    ``confidence`` (one number per row) is what the threshold is compared with when it is
+    not the top probability itself: the encoder's own confidence, for models with a fused
+    n-gram model (bot.classifier.ENCODER_REJECTION).
+    """
     import numpy as np
 
     probs = np.asarray(probabilities, dtype="float64")
@@ -51,7 +57,7 @@ def calibrate_threshold(
     if len(gold) == 0:
         return Calibration(0.0, "no_validation_data", 0.0)
     top = probs.argmax(axis=1)
-    confidence = probs.max(axis=1)
+    confidence = probs.max(axis=1) if confidence is None else np.asarray(confidence, "float64")
     top_is_oos = np.array([labels[i] in oos_labels for i in top])
     gold_is_oos = np.array([g in oos_labels for g in gold])
     right_label = np.array([labels[i] == g for i, g in zip(top, gold, strict=True)])

@@ -37,17 +37,20 @@ def score_examples(
         # The first call pays one-off costs (allocations, kernel selection) that a
         # running server has long paid; keep them out of ms_per_message.
         classifier.probabilities(texts[:1])
-    chunks = []
+    chunks, confidences = [], []
     started = time.perf_counter()
     for start in range(0, len(texts), batch_size):
-        chunks.append(classifier.probabilities(texts[start : start + batch_size]))
+        chunk, confidence = classifier.scores(texts[start : start + batch_size])
+        chunks.append(chunk)
+        confidences.append(confidence)
     elapsed = time.perf_counter() - started
     probabilities = (
         np.concatenate(chunks) if chunks else np.zeros((0, len(classifier.labels)), "float32")
     )
+    encoder_confidence = np.concatenate(confidences) if confidences else np.zeros(0, "float32")
     scored = []
-    for example, row in zip(examples, probabilities, strict=True):
-        prediction = classifier.decide(row)
+    for example, row, confidence in zip(examples, probabilities, encoder_confidence, strict=True):
+        prediction = classifier.decide(row, confidence)
         scored.append(
             Scored(
                 example=example,

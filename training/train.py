@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.classifier import FORMAT_VERSION, OOS_LABELS
+from bot.classifier import ENCODER_REJECTION, FORMAT_VERSION, OOS_LABELS
 from bot.datafiles import DataFileError
 from training.datasets import (
     TASKS,
@@ -361,10 +361,19 @@ def _write_model_dir(
             card["training"]["sparse"] = fusion
             write_json(staging / CARD_NAME, card)
             if "sparse" in card:
+                card["rejection"]["method"] = ENCODER_REJECTION
+                write_json(staging / CARD_NAME, card)
                 _, probabilities, _ = score_examples(load_classifier(staging), validation)
         if settings.task == "intent":
+            confidence = None
+            if card["rejection"]["method"] == ENCODER_REJECTION:
+                confidence = load_classifier(staging).scores([e.text for e in validation])[1]
             calibration = calibrate_threshold(
-                probabilities, [e.label for e in validation], labels, OOS_LABELS
+                probabilities,
+                [e.label for e in validation],
+                labels,
+                OOS_LABELS,
+                confidence=confidence,
             )
             threshold, method = calibration.threshold, calibration.method
         else:

@@ -151,3 +151,31 @@ def test_a_trace_that_differs_from_its_model_is_not_used(
     with caplog.at_level(logging.WARNING, logger="bot.classifier"):
         assert trace_for_cpu(shape_baking_model(), NoTypeIds()) is None
     assert "serving without tracing" in caplog.text
+
+
+def test_with_a_fused_model_the_rejection_reads_the_encoders_own_confidence(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    import json
+
+    model = _with_sparse(tiny_models, tmp_path, 0.5)
+    fused = TextClassifier.load(model, quantize=False)
+    text = "please where is my parcel"
+    probabilities, encoder_confidence = fused.scores([text])
+    fused_confidence = float(probabilities[0].max())
+    assert abs(fused_confidence - float(encoder_confidence[0])) > 0.01
+    card = json.loads((model / "frontdesk.json").read_text())
+    # A threshold between the two: only the rule that reads the lower one rejects.
+    card["rejection"] = {
+        "method": "encoder_max_softmax",
+        "threshold": (fused_confidence + float(encoder_confidence[0])) / 2,
+    }
+    (model / "frontdesk.json").write_text(json.dumps(card))
+    by_encoder = TextClassifier.load(model, quantize=False).predict([text])[0]
+    card["rejection"]["method"] = "max_softmax"
+    (model / "frontdesk.json").write_text(json.dumps(card))
+    by_fused = TextClassifier.load(model, quantize=False).predict([text])[0]
+
+    lower_is_encoder = float(encoder_confidence[0]) < fused_confidence
+    assert by_encoder.rejected is lower_is_encoder
+    assert by_fused.rejected is not lower_is_encoder
