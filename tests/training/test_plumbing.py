@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,19 +38,28 @@ def test_time_budget_lets_training_run_while_time_is_left() -> None:
     assert not control.should_training_stop and not budget.exceeded
 
 
-def test_time_budget_shortens_the_schedule_to_end_within_the_budget() -> None:
+def budget_behind_schedule(warmup_steps: int) -> tuple[Any, Any, Any, Any, Any]:
+    """A 100 s budget, 1000 planned steps, and 10 s already gone: 0.5 s a step once
+    ``REPLAN_EVERY_STEPS`` are done, so only about 160 steps fit."""
     import torch
     from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
 
-    from training.callbacks import REPLAN_EVERY_STEPS, TimeBudget
+    from training.callbacks import TimeBudget
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = get_linear_schedule_with_warmup(optimizer, 0, num_training_steps=1000)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, num_training_steps=1000)
     budget = TimeBudget(seconds=100)
     state, control = TrainerState(), TrainerControl()
     state.max_steps = 1000
     budget.on_train_begin(None, state, control)
-    budget.started -= 10  # 20 steps took 10 s: 1000 steps would take 500 s
+    budget.started -= 10
+    return optimizer, scheduler, budget, state, control
+
+
+def test_time_budget_shortens_the_schedule_to_end_within_the_budget() -> None:
+    from training.callbacks import REPLAN_EVERY_STEPS
+
+    optimizer, scheduler, budget, state, control = budget_behind_schedule(warmup_steps=0)
     for _ in range(REPLAN_EVERY_STEPS):
         optimizer.step()
         scheduler.step()
@@ -79,18 +89,9 @@ def test_time_budget_shortens_the_schedule_to_end_within_the_budget() -> None:
 
 
 def test_time_budget_replanned_during_warmup_still_reaches_the_peak_rate() -> None:
-    import torch
-    from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
+    from training.callbacks import REPLAN_EVERY_STEPS
 
-    from training.callbacks import REPLAN_EVERY_STEPS, TimeBudget
-
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = get_linear_schedule_with_warmup(optimizer, 100, num_training_steps=1000)
-    budget = TimeBudget(seconds=100)
-    state, control = TrainerState(), TrainerControl()
-    state.max_steps = 1000
-    budget.on_train_begin(None, state, control)
-    budget.started -= 10  # 0.5 s per step: only ~160 of the 1000 steps fit
+    _, scheduler, budget, state, control = budget_behind_schedule(warmup_steps=100)
     state.global_step = REPLAN_EVERY_STEPS
 
     budget.on_step_end(None, state, control, lr_scheduler=scheduler)

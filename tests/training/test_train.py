@@ -59,7 +59,19 @@ def test_frontdesk_json_follows_the_serving_schema(tiny_intent_model: TrainedMod
     assert card["task"] == "intent"
     assert card["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert card["max_length"] == 16
-    assert card["rejection"]["method"] == "max_softmax"
+    # With a fused n-gram model the rejection reads the encoder's own confidence.
+    fused = "sparse" in card
+    assert (fused, card["rejection"]["method"]) in {
+        (False, "max_softmax"),
+        (True, "encoder_max_softmax"),
+    }
+    assert (tiny_intent_model.out / "sparse.npz").is_file() is fused
+    assert set(card["training"]["sparse"]) == {
+        "weight",
+        "scale",
+        "validation_accuracy",
+        "encoder_validation_accuracy",
+    }
     assert 0.0 <= card["rejection"]["threshold"] < 1.0
     assert card["oos_labels"] == ["oos", "out_of_scope"]
     assert re.fullmatch(r"[0-9a-f]{64}", card["data_fingerprint"])
