@@ -76,11 +76,15 @@ class MicroBatcher(Generic[T, R]):
                 future.set_exception(RuntimeError("the model worker stopped"))
 
     async def submit(self, item: T) -> R:
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` now, without yielding to the event loop; await the future."""
         if self._task is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
-        return await future
+        self._queue.put_nowait((item, future))
+        return future
 
     async def _consume(self) -> None:
         loop = asyncio.get_running_loop()

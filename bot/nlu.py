@@ -176,9 +176,11 @@ class NluService:
 
     async def _classify(self, text: str) -> tuple[Prediction, Prediction | None]:
         if self.models.sentiment is None:
-            return await self._intents.submit(text), None
+            return await self._intents.enqueue(text), None
+        # Both queued before the first await, so that a batcher deciding whether to wait for
+        # more (ConversationProcessor.upcoming) already sees this message in its queue.
         intent, sentiment = await asyncio.gather(
-            self._intents.submit(text), self._sentiments.submit(text), return_exceptions=True
+            self._intents.enqueue(text), self._sentiments.enqueue(text), return_exceptions=True
         )
         if isinstance(intent, BaseException):
             raise intent
