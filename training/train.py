@@ -438,7 +438,11 @@ def _add_sparse(
     from bot.sparse import DEFAULT_BLOCKS, SPARSE_FILE
     from training.sparse import choose_fusion, fit_sparse
 
-    scorer = fit_sparse([e.text for e in train], [e.label for e in train], labels)
+    try:
+        scorer = fit_sparse([e.text for e in train], [e.label for e in train], labels)
+    except ValueError as exc:
+        # e.g. texts without a single two-letter word: the encoder alone still serves.
+        return {"weight": 0.0, "skipped": str(exc)}
     scores = scorer.scores([e.text for e in validation])
     encoder = np.log(np.maximum(np.asarray(probabilities, dtype="float64"), 1e-12))
     fusion = choose_fusion(encoder, scores, [e.label for e in validation], labels)

@@ -210,3 +210,19 @@ def test_sentiment_model_never_rejects_and_keeps_the_fixed_label_order(tmp_path:
     )
     assert json.loads((out / "labels.json").read_text()) == ["negative", "neutral", "positive"]
     assert result["validation_split"] == "stratified"
+
+
+def test_texts_without_words_train_without_the_n_gram_model(tmp_path: Path) -> None:
+    import numpy as np
+
+    from training.datasets import Example
+    from training.train import _add_sparse
+
+    rows = [
+        Example(text, label, "data.csv", i + 2)
+        for i, (text, label) in enumerate([("!", "a"), ("?", "b"), ("!!", "a"), ("??", "b")])
+    ]
+    card: dict[str, object] = {}
+    measured = _add_sparse(tmp_path, card, ["a", "b"], rows, rows, np.full((4, 2), 0.5))
+    assert measured["weight"] == 0.0 and "empty vocabulary" in str(measured["skipped"])
+    assert "sparse" not in card and not (tmp_path / "sparse.npz").exists()
