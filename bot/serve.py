@@ -51,6 +51,9 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # Our access line (frontdesk.access, DEBUG) carries the request id; aiohttp's would repeat it.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # faiss logs at INFO that it could not load its AVX2 build before it loads the generic
+    # one: an alarming line about a normal start.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 async def reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
