@@ -6,8 +6,8 @@ exact product names, codes and misspellings an encoder's word pieces blur. Rasa'
 recommended pipeline feeds both kinds of feature to DIET for the same reason. Here the two
 are fused late: the classifier's logits become ``(1 - weight) * encoder_logits + weight *
 scale * linear_scores``, with ``weight`` and ``scale`` chosen on the validation split at
-training time (``training.sparse``); on BANKING77 this took test accuracy from 92.3% to
-93.9% (bench/intent_banking77.py).
+training time (``training.sparse``); on BANKING77 this took test accuracy from 92.0% to
+93.8% (bench/intent_banking77.py).
 
 The file (``sparse.npz``, no pickles) holds, per block of features, the vocabulary and
 the idf weights of a scikit-learn ``TfidfVectorizer`` (sublinear tf, l2 norm per block),
