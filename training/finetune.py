@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
@@ -270,7 +271,13 @@ def _with_lora(model: Any) -> Any:
     # peft picks the attention projections for known families (query/value for BERT) and
     # keeps the new classification head fully trainable for SEQ_CLS.
     config = LoraConfig(task_type=TaskType.SEQ_CLS, r=16, lora_alpha=32, lora_dropout=0.1)
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft asks transformers 5 for is_gradient_checkpointing, which it renamed; the
+        # answer is the same, only the name is deprecated.
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
+        )
+        return get_peft_model(model, config)
 
 
 def _tensorboard(log_dir: Path) -> Any:

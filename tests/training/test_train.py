@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -226,3 +228,44 @@ def test_texts_without_words_train_without_the_n_gram_model(tmp_path: Path) -> N
     measured = _add_sparse(tmp_path, card, ["a", "b"], rows, rows, np.full((4, 2), 0.5))
     assert measured["weight"] == 0.0 and "empty vocabulary" in str(measured["skipped"])
     assert "sparse" not in card and not (tmp_path / "sparse.npz").exists()
+
+
+def test_lora_adapters_train_and_fold_into_a_plain_model_that_serving_loads(
+    tmp_path: Path,
+) -> None:
+    """The LoRA path on the CPU (train() itself sends --peft to GPUs only): adapters train,
+    are merged into the weights, and the result saves and loads like any model."""
+    if importlib.util.find_spec("peft") is None and os.environ.get("CI") != "true":
+        pytest.skip("peft is not installed (pip install 'frontdesk[train]')")
+    from transformers import AutoTokenizer
+
+    from training.datasets import Example
+    from training.finetune import Hyperparameters, fit
+    from training.runtime import Runtime
+    from training.train import _base_model_path
+
+    base = _base_model_path(None)
+    labels = sorted(TINY_INTENTS)
+    examples = [
+        Example(text, label, "tiny.csv", i)
+        for i, (label, texts) in enumerate(TINY_INTENTS.items())
+        for text in texts
+    ]
+    result = fit(
+        base_model=base,
+        tokenizer=AutoTokenizer.from_pretrained(str(base), local_files_only=True),
+        labels=labels,
+        train=examples,
+        validation=examples,
+        hyper=Hyperparameters(epochs=2, batch_size=8, learning_rate=1e-3, max_length=16, seed=1),
+        runtime=Runtime("cpu", "fp32", 1),
+        checkpoints=tmp_path / "checkpoints",
+        resume=False,
+        quiet=True,
+        peft="lora",
+    )
+    assert type(result.model).__name__ == "BertForSequenceClassification", "adapters folded in"
+    assert not any("lora" in name for name, _ in result.model.named_parameters())
+    result.model.save_pretrained(str(tmp_path / "model"))
+    reloaded = type(result.model).from_pretrained(str(tmp_path / "model"))
+    assert reloaded.config.num_labels == len(labels)
