@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bot.classifier import ModelDirError
 from training.datasets import TASKS, Example, load_examples
@@ -22,14 +22,17 @@ if TYPE_CHECKING:
 EVAL_BATCH_SIZE = 32
 
 
+class Scores(NamedTuple):
+    scored: list[Scored]
+    probabilities: Any  # (n, labels): for threshold calibration
+    encoder_confidence: Any  # (n,): what the encoder_max_softmax rule reads
+    ms_per_message: float
+
+
 def score_examples(
     classifier: TextClassifier, examples: Sequence[Example], *, batch_size: int = EVAL_BATCH_SIZE
-) -> tuple[list[Scored], Any, float]:
-    """Predict every example in batches.
-
-    Returns the scored examples, the raw probability matrix (for threshold calibration)
-    and the mean milliseconds per message.
-    """
+) -> Scores:
+    """Predict every example in batches."""
     import numpy as np
 
     texts = [e.text for e in examples]
@@ -61,7 +64,7 @@ def score_examples(
             )
         )
     ms_per_message = 1000.0 * elapsed / len(texts) if texts else 0.0
-    return scored, probabilities, ms_per_message
+    return Scores(scored, probabilities, encoder_confidence, ms_per_message)
 
 
 def summarise(scored: Sequence[Scored], ms_per_message: float) -> dict[str, Any]:
@@ -106,7 +109,7 @@ def evaluate(
             f"task: {model_dir} holds a model for {classifier.card.task}, not {task}; "
             f"run 'frontdesk eval {classifier.card.task}' or point --model at a {task} model"
         )
-    scored, _, ms_per_message = score_examples(classifier, examples)
+    scored, _, _, ms_per_message = score_examples(classifier, examples)
     metrics = summarise(scored, ms_per_message)
     # The same predictions with nothing rejected by the threshold: the figure closed-set
     # benchmarks (BANKING77, TweetEval) publish, and what the threshold costs in accuracy.

@@ -355,19 +355,20 @@ def _write_model_dir(
         write_json(staging / LABELS_NAME, list(labels))
         write_json(staging / CARD_NAME, card)
         # Calibrate on what serving will load, not on the in-memory training model.
-        _, probabilities, _ = score_examples(load_classifier(staging), validation)
+        scores = score_examples(load_classifier(staging), validation)
         if settings.sparse and validation:
-            fusion = _add_sparse(staging, card, labels, train, validation, probabilities)
+            fusion = _add_sparse(staging, card, labels, train, validation, scores.probabilities)
             card["training"]["sparse"] = fusion
-            write_json(staging / CARD_NAME, card)
             if "sparse" in card:
                 card["rejection"]["method"] = ENCODER_REJECTION
-                write_json(staging / CARD_NAME, card)
-                _, probabilities, _ = score_examples(load_classifier(staging), validation)
+            write_json(staging / CARD_NAME, card)
+            if "sparse" in card:
+                scores = score_examples(load_classifier(staging), validation)
+        probabilities = scores.probabilities
         if settings.task == "intent":
             confidence = None
             if card["rejection"]["method"] == ENCODER_REJECTION:
-                confidence = load_classifier(staging).scores([e.text for e in validation])[1]
+                confidence = scores.encoder_confidence
             calibration = calibrate_threshold(
                 probabilities,
                 [e.label for e in validation],
@@ -395,7 +396,7 @@ def _write_model_dir(
         card["training"]["calibration"] = method
         write_json(staging / CARD_NAME, card)
 
-        scored, _, ms_per_message = score_examples(load_classifier(staging), validation)
+        scored, _, _, ms_per_message = score_examples(load_classifier(staging), validation)
         metrics = summarise(scored, ms_per_message)
         write_json(
             staging / METRICS_NAME,

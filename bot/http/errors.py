@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.appkeys import REQUEST_ID
 from bot.runtime import NotReadyError
@@ -47,6 +48,9 @@ def from_exception(request: web.Request, exc: BaseException) -> web.StreamRespon
         return error_response(exc.status, exc.message, headers=exc.headers)
     if isinstance(exc, NotReadyError):
         return error_response(503, f"not ready: {exc}; retry shortly", headers={"Retry-After": "2"})
+    if isinstance(exc, PoolTimeout):
+        # Overload, not a bug: every database connection stayed busy (on SQLite there is one).
+        return error_response(503, "the store is busy; retry shortly", headers={"Retry-After": "1"})
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc

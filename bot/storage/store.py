@@ -35,8 +35,12 @@ class Store:
         self.engine = engine
 
     @classmethod
-    async def open(cls, url: str, *, create: bool = True) -> Store:
-        """Connect, and create the tables when they do not exist yet."""
+    async def open(cls, url: str, *, create: bool = True, pool_timeout_s: float = 30.0) -> Store:
+        """Connect, and create the tables when they do not exist yet.
+
+        ``pool_timeout_s``: how long a request waits for a free connection before the pool
+        raises its TimeoutError (answered as 503, retry).
+        """
         options: dict[str, Any] = {}
         if url.startswith("sqlite"):
             path = url.split(":///", 1)[-1]
@@ -46,9 +50,19 @@ class Store:
                 # requests' write transactions collide and SQLite's busy handler sleeps
                 # between retries (up to 100 ms a time): measured at concurrency 16, p99
                 # 2-5 s. One connection makes them queue in order instead, without sleeping.
-                options.update(pool_size=1, max_overflow=0, pool_reset_on_return=None)
+                # Every use ends in a commit or in Connection.close()'s own rollback, so the
+                # pool's extra rollback on return would only be one more trip to the
+                # driver's thread.
+                options.update(
+                    pool_size=1,
+                    max_overflow=0,
+                    pool_reset_on_return=None,
+                    pool_timeout=pool_timeout_s,
+                )
         else:
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            options.update(
+                pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=pool_timeout_s
+            )
         engine = create_async_engine(url, **options)
         if url.startswith("sqlite"):
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
@@ -105,3 +106,17 @@ async def test_every_response_carries_a_request_id(client: TestClient) -> None:
     assert response.headers["X-Request-Id"] == "abc123"
     response = await client.post(PARSE, json={})
     assert len(response.headers["X-Request-Id"]) == 16
+
+
+def test_a_busy_store_is_a_503_with_retry_after_not_a_500() -> None:
+    import json
+
+    from aiohttp.test_utils import make_mocked_request
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from bot.http.errors import from_exception
+
+    response = from_exception(make_mocked_request("POST", "/webhooks/rest/webhook"), PoolTimeout())
+    assert isinstance(response, web.Response) and response.text is not None
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert json.loads(response.text) == {"error": "the store is busy; retry shortly", "status": 503}

@@ -491,3 +491,20 @@ async def test_several_processes_opening_a_fresh_database_at_once_all_succeed(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_request_that_finds_no_free_connection_gets_the_pools_timeout(
+    sqlite_url: str,
+) -> None:
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    store = await Store.open(sqlite_url, pool_timeout_s=0.2)
+    try:
+        conversation = await store.conversation_for("rest", "alice")
+        async with store.engine.connect():  # a long staff export holds the one connection
+            with pytest.raises(PoolTimeout):
+                await store.take_message(conversation.id, "hello")
+        turn, new, _ = await store.take_message(conversation.id, "hello")
+        assert new and turn.text == "hello"
+    finally:
+        await store.close()
