@@ -165,12 +165,20 @@ def pick_column(
 
 def required_text(path: str | Path, row: Row, column: str) -> str:
     """The stripped string value of ``column`` in ``row``, or a DataFileError if it is blank."""
-    value = row.values.get(column)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    value = optional_text(path, row, column)
+    if value is None:
         raise DataFileError(
             path, "empty value", line=row.line, field=column, fix="fill it in or delete the row"
         )
-    if not isinstance(value, str | int | float):
+    return value
+
+
+def optional_text(path: str | Path, row: Row, column: str) -> str | None:
+    """The stripped string value of ``column`` in ``row``; None when absent or blank."""
+    value = row.values.get(column)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise DataFileError(
             path,
             f"expected text, got {type(value).__name__}",
@@ -178,7 +186,7 @@ def required_text(path: str | Path, row: Row, column: str) -> str:
             field=column,
             fix="use a string",
         )
-    return str(value).strip()
+    return str(value).strip() or None
 
 
 def load_yaml(path: str | Path) -> Any:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.datafiles import DataFileError, Row, pick_column, read_rows, required_text
+from bot.datafiles import DataFileError, optional_text, pick_column, read_rows, required_text
 from retrieval.atomic import write_file
 from retrieval.encoder import TextEncoder, load_encoder
 from retrieval.index import AnswerIndex, Hit
@@ -98,8 +98,8 @@ def read_queries(path: str | Path, index: AnswerIndex, index_dir: str | Path) ->
     queries: list[Query] = []
     for row in rows:
         text = required_text(path, row, text_col)
-        expected_id = _cell(path, row, "id") if has_id else None
-        expected_intent = _cell(path, row, "intent") if has_intent else None
+        expected_id = optional_text(path, row, "id") if has_id else None
+        expected_intent = optional_text(path, row, "intent") if has_intent else None
         if expected_id is None and expected_intent is None:
             raise DataFileError(
                 path,
@@ -129,21 +129,6 @@ def read_queries(path: str | Path, index: AnswerIndex, index_dir: str | Path) ->
             )
         queries.append(Query(row.line, text, expected_id, expected_intent))
     return queries
-
-
-def _cell(path: str | Path, row: Row, column: str) -> str | None:
-    value = row.values.get(column)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise DataFileError(
-            path,
-            f"expected text, got {type(value).__name__}",
-            line=row.line,
-            field=column,
-            fix="use a string",
-        )
-    return str(value).strip() or None
 
 
 def read_texts(path: str | Path) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.datafiles import DataFileError, pick_column, read_rows, required_text
+from bot.datafiles import DataFileError, optional_text, pick_column, read_rows, required_text
 
 QUESTION_COLUMNS = ("question", "instruction", "query")
 ANSWER_COLUMNS = ("answer", "response")
@@ -68,8 +68,8 @@ def read_qa(path: str | Path) -> list[QAPair]:
     for row in rows:
         question = required_text(path, row, question_col)
         answer = required_text(path, row, answer_col)
-        intent = _optional_text(path, row.values.get(INTENT_COLUMN), row.line, INTENT_COLUMN)
-        given_id = _optional_text(path, row.values.get(ID_COLUMN), row.line, ID_COLUMN)
+        intent = optional_text(path, row, INTENT_COLUMN)
+        given_id = optional_text(path, row, ID_COLUMN)
         if given_id is not None:
             if given_id in seen_ids:
                 raise DataFileError(
@@ -89,21 +89,6 @@ def read_qa(path: str | Path) -> list[QAPair]:
             )
         )
     return pairs
-
-
-def _optional_text(path: str | Path, value: object, line: int, field: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise DataFileError(
-            path,
-            f"expected text, got {type(value).__name__}",
-            line=line,
-            field=field,
-            fix="use a string",
-        )
-    text = str(value).strip()
-    return text or None
 
 
 def merge_duplicates(pairs: Sequence[QAPair]) -> tuple[list[QAPair], list[str]]:
