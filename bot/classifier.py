@@ -168,7 +168,9 @@ def length_groups(lengths: Sequence[int], call_overhead: int) -> list[list[int]]
     return groups[::-1]
 
 
-_QUANTIZE_LOCK = threading.Lock()
+# warnings.catch_warnings swaps process-wide state; quantizing and tracing (two models may
+# load at once, in two threads) hold this lock while they filter.
+_WARNINGS_LOCK = threading.Lock()
 
 # Texts the traced graph is checked on: other batch sizes and lengths than it was traced
 # with, so that a shape baked into the graph would show up as a difference here.
@@ -206,7 +208,7 @@ def trace_for_cpu(model: Any, tokenizer: Any) -> Any | None:
         # Tracing runs the forward pass outside inference mode, where transformers logs
         # remarks about training-only settings; they mean nothing here.
         hf_logging.set_verbosity_error()
-        with _QUANTIZE_LOCK, warnings.catch_warnings():
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             # torch marks TorchScript as in maintenance and warns about traced Python values
             # (shapes, which the checks below cover); the pinned release traces fine.
             warnings.simplefilter("ignore")
@@ -245,9 +247,7 @@ def quantize_linear_layers(model: Any) -> Any:
     """
     import torch
 
-    # catch_warnings swaps process-wide state: two models loading at once in two threads
-    # must not interleave it, or one thread's warning escapes the other's filter.
-    with _QUANTIZE_LOCK, warnings.catch_warnings():
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         # torch marks eager-mode quantization deprecated in favour of torchao, which is not a
         # dependency; the API is present and works in the pinned torch release.
         warnings.simplefilter("ignore", DeprecationWarning)
