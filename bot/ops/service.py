@@ -372,7 +372,7 @@ async def ops_context(app: web.Application) -> AsyncIterator[None]:
         runtime = holder.runtime
         return runtime.domain if runtime is not None else fallback
 
-    await service.start(OpsStore(app[STORE].engine), domain)
+    await service.start(OpsStore(app[STORE].engine, app[STORE].transactions), domain)
     yield
     await service.close()
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.storage.ops_schema import ops_alerts, sentiment_events
 from bot.storage.rows import aware, first, record_from_row
 from bot.storage.schema import conversations, turns
+from bot.storage.transactions import Transactions
 
 
 def epoch(value: datetime) -> float:
@@ -118,8 +119,13 @@ def alert_from_row(row: Any) -> Alert:
 
 
 class OpsStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``engine`` serves the dashboard's queries; ``transactions`` (the conversation store's)
+    records the events, so on SQLite they queue with the chat's writes in one thread instead
+    of colliding with them on a second connection."""
+
+    def __init__(self, engine: AsyncEngine, transactions: Transactions) -> None:
         self.engine = engine
+        self.transactions = transactions
 
     # Events --------------------------------------------------------------------------
 
@@ -127,35 +133,31 @@ class OpsStore:
         ids = sorted(set(conversation_ids))
         if not ids:
             return {}
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(conversations.c.id, conversations.c.channel).where(
-                    conversations.c.id.in_(ids)
-                )
-            )
-            return {row.id: row.channel for row in rows}
+        query = select(conversations.c.id, conversations.c.channel).where(
+            conversations.c.id.in_(ids)
+        )
+        return await self.transactions.run(
+            lambda conn: {row.id: row.channel for row in conn.execute(query)}
+        )
 
     async def record(self, events: Sequence[SentimentEvent]) -> None:
         if not events:
             return
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(sentiment_events),
-                [
-                    {
-                        "turn_id": e.turn_id,
-                        "conversation_id": e.conversation_id,
-                        "channel": e.channel[:32],
-                        "intent": e.intent,
-                        "topic": e.topic[:128],
-                        "sentiment": e.sentiment,
-                        "score": e.score,
-                        "negative": e.negative,
-                        "ts": int(e.ts),
-                    }
-                    for e in events
-                ],
-            )
+        rows = [
+            {
+                "turn_id": e.turn_id,
+                "conversation_id": e.conversation_id,
+                "channel": e.channel[:32],
+                "intent": e.intent,
+                "topic": e.topic[:128],
+                "sentiment": e.sentiment,
+                "score": e.score,
+                "negative": e.negative,
+                "ts": int(e.ts),
+            }
+            for e in events
+        ]
+        await self.transactions.run(lambda conn: conn.execute(insert(sentiment_events), rows))
 
     async def events_since(self, since: float) -> list[tuple[float, str, bool]]:
         """(ts, topic, negative) of every event at or after ``since``, oldest first."""

@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import Connection, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.messages import BotMessage
 from bot.storage.records import Conversation, Escalation, Turn, Understanding
-from bot.storage.rows import first, record_from_row
+from bot.storage.rows import record_from_row
 from bot.storage.schema import conversations, escalations, metadata, turns
+from bot.storage.transactions import Transactions, transactions_for
 
 
 class StoreError(RuntimeError):
@@ -31,15 +32,23 @@ def utcnow() -> datetime:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """The conversation store.
+
+    ``engine`` is the async engine the staff console and the ops dashboard use;
+    ``transactions`` runs the chat's own reads and writes, each in one trip (see
+    :mod:`bot.storage.transactions`).
+    """
+
+    def __init__(self, engine: AsyncEngine, transactions: Transactions) -> None:
         self.engine = engine
+        self.transactions = transactions
 
     @classmethod
     async def open(cls, url: str, *, create: bool = True, pool_timeout_s: float = 30.0) -> Store:
         """Connect, and create the tables when they do not exist yet.
 
-        ``pool_timeout_s``: how long a request waits for a free connection before the pool
-        raises its TimeoutError (answered as 503, retry).
+        ``pool_timeout_s``: how long a request waits for a free connection of the async
+        engine's pool before the pool raises its TimeoutError (answered as 503, retry).
         """
         options: dict[str, Any] = {}
         if url.startswith("sqlite"):
@@ -47,12 +56,9 @@ class Store:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 # SQLite has one writer at a time. With a pool of connections, concurrent
-                # requests' write transactions collide and SQLite's busy handler sleeps
-                # between retries (up to 100 ms a time): measured at concurrency 16, p99
-                # 2-5 s. One connection makes them queue in order instead, without sleeping.
-                # Every use ends in a commit or in Connection.close()'s own rollback, so the
-                # pool's extra rollback on return would only be one more trip to the
-                # driver's thread.
+                # writers collide and SQLite's busy handler sleeps between retries (up to
+                # 100 ms a time). The chat writes through its own thread (Transactions);
+                # staff and ops work queues on one connection here.
                 options.update(
                     pool_size=1,
                     max_overflow=0,
@@ -66,80 +72,71 @@ class Store:
         engine = create_async_engine(url, **options)
         if url.startswith("sqlite"):
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
+        store = cls(engine, transactions_for(url, engine, _sqlite_pragmas))
         try:
             if create:
                 await _create_tables(engine)
             else:
                 await store.ping()
         except (SQLAlchemyError, OSError) as exc:
-            await engine.dispose()
+            await store.close()
             raise StoreError(f"cannot open the store at {_redact(url)}: {exc}") from exc
         return store
 
     async def close(self) -> None:
+        await self.transactions.close()
         await self.engine.dispose()
 
     async def ping(self) -> bool:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await self.transactions.run(lambda conn: conn.execute(text("SELECT 1")).all())
         return True
 
     # Conversations ---------------------------------------------------------------------
 
     async def conversation_for(self, channel: str, sender_id: str) -> Conversation:
         """The sender's conversation on the channel, created on first contact."""
-        async with self.engine.begin() as conn:
-            found = await self._find_conversation(conn, channel, sender_id)
+
+        def find_or_create(conn: Connection) -> Conversation:
+            found = _find_conversation(conn, channel, sender_id)
             if found:
                 return found
-        now = utcnow()
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(conversations).values(
-                        id=str(uuid.uuid4()),
-                        channel=channel,
-                        sender_id=sender_id,
-                        status="bot",
-                        slots={},
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError:
-            pass  # Another request created it between our read and write.
-        async with self.engine.begin() as conn:
-            found = await self._find_conversation(conn, channel, sender_id)
-        assert found is not None
-        return found
-
-    async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        return await first(
-            self.engine,
-            select(conversations).where(conversations.c.id == conversation_id),
-            conversation_from_row,
-        )
-
-    async def _find_conversation(
-        self, conn: AsyncConnection, channel: str, sender_id: str
-    ) -> Conversation | None:
-        row = (
-            await conn.execute(
-                select(conversations).where(
-                    conversations.c.channel == channel, conversations.c.sender_id == sender_id
+            now = utcnow()
+            conn.execute(
+                insert(conversations).values(
+                    id=str(uuid.uuid4()),
+                    channel=channel,
+                    sender_id=sender_id,
+                    status="bot",
+                    slots={},
+                    created_at=now,
+                    updated_at=now,
                 )
             )
-        ).first()
-        return conversation_from_row(row) if row else None
+            created = _find_conversation(conn, channel, sender_id)
+            assert created is not None
+            return created
+
+        try:
+            return await self.transactions.run(find_or_create)
+        except IntegrityError:
+            # Another process created it between our read and write.
+            found = await self.transactions.run(
+                lambda conn: _find_conversation(conn, channel, sender_id)
+            )
+            assert found is not None
+            return found
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        return await self.transactions.run(lambda conn: _conversation(conn, conversation_id))
 
     async def set_status(self, conversation_id: str, status: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
+        await self.transactions.run(
+            lambda conn: conn.execute(
                 update(conversations)
                 .where(conversations.c.id == conversation_id)
                 .values(status=status, updated_at=utcnow())
             )
+        )
 
     # Turns -----------------------------------------------------------------------------
 
@@ -174,54 +171,55 @@ class Store:
         The bot needs both for every message; one transaction for the two saves a round trip
         to the database on the reply path.
         """
-        if message_id is not None:
-            existing = await self.user_turn_by_message_id(conversation_id, message_id)
-            if existing:
-                conversation = await self.get_conversation(conversation_id)
-                assert conversation is not None
-                return existing, False, conversation
-        try:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(
-                    insert(turns)
-                    .values(
-                        conversation_id=conversation_id,
-                        role="user",
-                        text=text,
-                        message_id=message_id,
-                        entities=list(entities) if entities else None,
-                        created_at=utcnow(),
-                    )
-                    .returning(turns)
+
+        def already_taken(conn: Connection) -> tuple[Turn, bool, Conversation] | None:
+            if message_id is None:
+                return None
+            existing = _user_turn_by_message_id(conn, conversation_id, message_id)
+            if existing is None:
+                return None
+            conversation = _conversation(conn, conversation_id)
+            assert conversation is not None
+            return existing, False, conversation
+
+        def take(conn: Connection) -> tuple[Turn, bool, Conversation]:
+            seen = already_taken(conn)
+            if seen:
+                return seen
+            row = conn.execute(
+                insert(turns)
+                .values(
+                    conversation_id=conversation_id,
+                    role="user",
+                    text=text,
+                    message_id=message_id,
+                    entities=list(entities) if entities else None,
+                    created_at=utcnow(),
                 )
-                row = result.one()
-                conversation = (
-                    await conn.execute(
-                        update(conversations)
-                        .where(conversations.c.id == conversation_id)
-                        .values(updated_at=utcnow())
-                        .returning(conversations)
-                    )
-                ).one()
+                .returning(turns)
+            ).one()
+            conversation = conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(updated_at=utcnow())
+                .returning(conversations)
+            ).one()
+            return turn_from_row(row), True, conversation_from_row(conversation)
+
+        try:
+            return await self.transactions.run(take)
         except IntegrityError:
+            # The same message id, stored by a concurrent request (or process) meanwhile.
             if message_id is None:
                 raise
-            existing = await self.user_turn_by_message_id(conversation_id, message_id)
-            if existing is None:
+            seen = await self.transactions.run(already_taken)
+            if seen is None:
                 raise
-            found = await self.get_conversation(conversation_id)
-            assert found is not None
-            return existing, False, found
-        return turn_from_row(row), True, conversation_from_row(conversation)
+            return seen
 
     async def user_turn_by_message_id(self, conversation_id: str, message_id: str) -> Turn | None:
-        return await first(
-            self.engine,
-            select(turns).where(
-                turns.c.conversation_id == conversation_id,
-                turns.c.message_id == message_id,
-            ),
-            turn_from_row,
+        return await self.transactions.run(
+            lambda conn: _user_turn_by_message_id(conn, conversation_id, message_id)
         )
 
     async def record_reply(
@@ -241,42 +239,40 @@ class Store:
         """Store the bot's reply, its slots, any escalation and what the models made of the
         customer's message, in one transaction."""
         now = utcnow()
-        stored: list[Turn] = []
-        async with self.engine.begin() as conn:
-            for message in messages:
-                row = (
-                    await conn.execute(
-                        insert(turns)
-                        .values(
-                            conversation_id=conversation_id,
-                            role="bot",
-                            text=message.text,
-                            reply_to=user_turn_id,
-                            route=route,
-                            answer_source=answer_source,
-                            retrieval_score=retrieval_score,
-                            payload=message.payload(),
-                            created_at=now,
-                        )
-                        .returning(turns)
-                    )
-                ).one()
-                stored.append(turn_from_row(row))
-            user_changes: dict[str, Any] = understanding.columns() if understanding else {}
-            if user_route:
-                user_changes.update(
-                    route=route, answer_source=answer_source, retrieval_score=retrieval_score
-                )
+        bot_rows = [
+            {
+                "conversation_id": conversation_id,
+                "role": "bot",
+                "text": message.text,
+                "reply_to": user_turn_id,
+                "route": route,
+                "answer_source": answer_source,
+                "retrieval_score": retrieval_score,
+                "payload": message.payload(),
+                "created_at": now,
+            }
+            for message in messages
+        ]
+        user_changes: dict[str, Any] = understanding.columns() if understanding else {}
+        if user_route:
+            user_changes.update(
+                route=route, answer_source=answer_source, retrieval_score=retrieval_score
+            )
+        changes: dict[str, Any] = {"updated_at": now}
+        if slots is not None:
+            changes["slots"] = dict(slots)
+        if escalation_reason:
+            changes["status"] = "handoff"
+
+        def record(conn: Connection) -> list[Turn]:
+            stored = [
+                turn_from_row(conn.execute(insert(turns).values(**row).returning(turns)).one())
+                for row in bot_rows
+            ]
             if user_changes:
-                await conn.execute(
-                    update(turns).where(turns.c.id == user_turn_id).values(**user_changes)
-                )
-            changes: dict[str, Any] = {"updated_at": now}
-            if slots is not None:
-                changes["slots"] = dict(slots)
+                conn.execute(update(turns).where(turns.c.id == user_turn_id).values(**user_changes))
             if escalation_reason:
-                changes["status"] = "handoff"
-                await conn.execute(
+                conn.execute(
                     insert(escalations).values(
                         conversation_id=conversation_id,
                         reason=escalation_reason,
@@ -285,17 +281,18 @@ class Store:
                         updated_at=now,
                     )
                 )
-            await conn.execute(
+            conn.execute(
                 update(conversations).where(conversations.c.id == conversation_id).values(**changes)
             )
-        return stored
+            return stored
+
+        return await self.transactions.run(record)
 
     async def replies_to(self, user_turn_id: int) -> list[Turn]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(turns).where(turns.c.reply_to == user_turn_id).order_by(turns.c.id)
-            )
-            return [turn_from_row(row) for row in rows]
+        query = select(turns).where(turns.c.reply_to == user_turn_id).order_by(turns.c.id)
+        return await self.transactions.run(
+            lambda conn: [turn_from_row(row) for row in conn.execute(query)]
+        )
 
     async def turns(self, conversation_id: str, *, limit: int | None = None) -> list[Turn]:
         """The conversation's turns, oldest first (the last ``limit`` when given)."""
@@ -304,13 +301,15 @@ class Store:
             query = query.order_by(turns.c.id.desc()).limit(limit)
         else:
             query = query.order_by(turns.c.id)
-        async with self.engine.connect() as conn:
-            rows = [turn_from_row(row) for row in await conn.execute(query)]
+        rows = await self.transactions.run(
+            lambda conn: [turn_from_row(row) for row in conn.execute(query)]
+        )
         return sorted(rows, key=lambda t: t.id)
 
     async def count_turns(self) -> int:
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(turns))).scalar_one())
+        return await self.transactions.run(
+            lambda conn: int(conn.execute(select(func.count()).select_from(turns)).scalar_one())
+        )
 
     # Escalations -----------------------------------------------------------------------
 
@@ -322,8 +321,34 @@ class Store:
             query = query.where(escalations.c.status == status)
         if conversation_id is not None:
             query = query.where(escalations.c.conversation_id == conversation_id)
-        async with self.engine.connect() as conn:
-            return [escalation_from_row(row) for row in await conn.execute(query)]
+        return await self.transactions.run(
+            lambda conn: [escalation_from_row(row) for row in conn.execute(query)]
+        )
+
+
+def _find_conversation(conn: Connection, channel: str, sender_id: str) -> Conversation | None:
+    row = conn.execute(
+        select(conversations).where(
+            conversations.c.channel == channel, conversations.c.sender_id == sender_id
+        )
+    ).first()
+    return conversation_from_row(row) if row else None
+
+
+def _conversation(conn: Connection, conversation_id: str) -> Conversation | None:
+    row = conn.execute(select(conversations).where(conversations.c.id == conversation_id)).first()
+    return conversation_from_row(row) if row else None
+
+
+def _user_turn_by_message_id(
+    conn: Connection, conversation_id: str, message_id: str
+) -> Turn | None:
+    row = conn.execute(
+        select(turns).where(
+            turns.c.conversation_id == conversation_id, turns.c.message_id == message_id
+        )
+    ).first()
+    return turn_from_row(row) if row else None
 
 
 async def _create_tables(engine: AsyncEngine, attempts: int = 3) -> None:

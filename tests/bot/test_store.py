@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import StatementError
 
 from bot.messages import BotMessage
 from bot.storage import Store, StoreError, Understanding
+from bot.storage.staff import StaffStore
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -493,18 +495,53 @@ async def test_several_processes_opening_a_fresh_database_at_once_all_succeed(
             await store.close()
 
 
-async def test_a_request_that_finds_no_free_connection_gets_the_pools_timeout(
+async def test_a_long_staff_read_does_not_hold_up_the_chats_writes(sqlite_url: str) -> None:
+    store = await Store.open(sqlite_url, pool_timeout_s=0.2)
+    try:
+        conversation = await store.conversation_for("rest", "alice")
+        async with store.engine.connect() as staff:  # a long staff export, mid-read
+            await staff.execute(text("BEGIN"))
+            await staff.execute(text("SELECT count(*) FROM turns"))
+            turn, new, _ = await store.take_message(conversation.id, "hello")
+            seen = (await staff.execute(text("SELECT count(*) FROM turns"))).scalar_one()
+        assert new and turn.text == "hello"
+        assert seen == 0  # the export kept its snapshot while the chat wrote
+        assert await store.count_turns() == 1
+    finally:
+        await store.close()
+
+
+async def test_staff_work_that_finds_no_free_connection_gets_the_pools_timeout(
     sqlite_url: str,
 ) -> None:
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     store = await Store.open(sqlite_url, pool_timeout_s=0.2)
     try:
-        conversation = await store.conversation_for("rest", "alice")
-        async with store.engine.connect():  # a long staff export holds the one connection
+        staff = StaffStore(store.engine)
+        async with store.engine.connect():  # another staff request holds the one connection
             with pytest.raises(PoolTimeout):
-                await store.take_message(conversation.id, "hello")
-        turn, new, _ = await store.take_message(conversation.id, "hello")
-        assert new and turn.text == "hello"
+                await staff.users()
+        assert await staff.users() == []
     finally:
         await store.close()
+
+
+async def test_closing_the_store_finishes_a_write_already_handed_to_it(sqlite_url: str) -> None:
+    store = await Store.open(sqlite_url)
+    conversation = await store.conversation_for("rest", "alice")
+    writes = [
+        asyncio.ensure_future(store.take_message(conversation.id, f"message {i}"))
+        for i in range(20)
+    ]
+    await asyncio.sleep(0)
+    await store.close()
+    await asyncio.gather(*writes)
+
+    reopened = await Store.open(sqlite_url, create=False)
+    try:
+        assert [t.text for t in await reopened.turns(conversation.id)] == [
+            f"message {i}" for i in range(20)
+        ]
+    finally:
+        await reopened.close()
