@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -29,6 +29,17 @@ class StoreError(RuntimeError):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# The statements of every message, built once: building one costs more than running it
+# (SQLAlchemy coerces each value and derives a cache key on every construction). Values go
+# in as execute() parameters; an UPDATE sets the columns named in them.
+_INSERT_TURN = insert(turns).returning(turns)
+_UPDATE_TURN = update(turns).where(turns.c.id == bindparam("_turn_id"))
+_UPDATE_CONVERSATION = update(conversations).where(
+    conversations.c.id == bindparam("_conversation_id")
+)
+_TOUCH_CONVERSATION = _UPDATE_CONVERSATION.returning(conversations)
 
 
 class Store:
@@ -186,23 +197,20 @@ class Store:
             seen = already_taken(conn)
             if seen:
                 return seen
+            now = utcnow()
             row = conn.execute(
-                insert(turns)
-                .values(
-                    conversation_id=conversation_id,
-                    role="user",
-                    text=text,
-                    message_id=message_id,
-                    entities=list(entities) if entities else None,
-                    created_at=utcnow(),
-                )
-                .returning(turns)
+                _INSERT_TURN,
+                {
+                    "conversation_id": conversation_id,
+                    "role": "user",
+                    "text": text,
+                    "message_id": message_id,
+                    "entities": list(entities) if entities else None,
+                    "created_at": now,
+                },
             ).one()
             conversation = conn.execute(
-                update(conversations)
-                .where(conversations.c.id == conversation_id)
-                .values(updated_at=utcnow())
-                .returning(conversations)
+                _TOUCH_CONVERSATION, {"_conversation_id": conversation_id, "updated_at": now}
             ).one()
             return turn_from_row(row), True, conversation_from_row(conversation)
 
@@ -265,25 +273,21 @@ class Store:
             changes["status"] = "handoff"
 
         def record(conn: Connection) -> list[Turn]:
-            stored = [
-                turn_from_row(conn.execute(insert(turns).values(**row).returning(turns)).one())
-                for row in bot_rows
-            ]
+            stored = [turn_from_row(conn.execute(_INSERT_TURN, row).one()) for row in bot_rows]
             if user_changes:
-                conn.execute(update(turns).where(turns.c.id == user_turn_id).values(**user_changes))
+                conn.execute(_UPDATE_TURN, {"_turn_id": user_turn_id, **user_changes})
             if escalation_reason:
                 conn.execute(
-                    insert(escalations).values(
-                        conversation_id=conversation_id,
-                        reason=escalation_reason,
-                        status="open",
-                        created_at=now,
-                        updated_at=now,
-                    )
+                    insert(escalations),
+                    {
+                        "conversation_id": conversation_id,
+                        "reason": escalation_reason,
+                        "status": "open",
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
-            conn.execute(
-                update(conversations).where(conversations.c.id == conversation_id).values(**changes)
-            )
+            conn.execute(_UPDATE_CONVERSATION, {"_conversation_id": conversation_id, **changes})
             return stored
 
         return await self.transactions.run(record)
