@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.sparse import SparseScorer
+from retrieval.tracing import TRACE_EXAMPLE, WARNINGS_LOCK, checked_trace
 
 log = logging.getLogger(__name__)
 
@@ -168,34 +168,9 @@ def length_groups(lengths: Sequence[int], call_overhead: int) -> list[list[int]]
     return groups[::-1]
 
 
-# warnings.catch_warnings swaps process-wide state; quantizing and tracing (two models may
-# load at once, in two threads) hold this lock while they filter.
-_WARNINGS_LOCK = threading.Lock()
-
-# Texts the traced graph is checked on: other batch sizes and lengths than it was traced
-# with, so that a shape baked into the graph would show up as a difference here.
-_TRACE_EXAMPLE = ("hello there", "where is my order")
-_TRACE_CHECKS: tuple[tuple[str, ...], ...] = (
-    ("hi",),
-    (
-        "my card was charged twice for the same order and nobody answers my e-mails, please",
-        "refund",
-        "can I change the delivery address of an order that has already shipped?",
-    ),
-)
-_TRACE_TOLERANCE = 1e-4
-
-
 def trace_for_cpu(model: Any, tokenizer: Any) -> Any | None:
-    """A TorchScript trace of ``model`` that gives its logits on other shapes too, or None.
-
-    Tracing records the operations run on one example; a model whose Python code branches
-    on the input's shape would be recorded wrongly for other shapes. So the trace is checked
-    against the model itself on other batch sizes and lengths, and not used (with a
-    warning in the log) if it differs or fails.
-    """
+    """A checked TorchScript trace of ``model`` (see :mod:`retrieval.tracing`), or None."""
     import torch
-    from transformers.utils import logging as hf_logging
 
     def logits(fn: Any, texts: Sequence[str]) -> Any:
         batch = dict(tokenizer(list(texts), padding=True, return_tensors="pt"))
@@ -203,39 +178,11 @@ def trace_for_cpu(model: Any, tokenizer: Any) -> Any | None:
             out = fn(**batch)
         return out["logits"] if isinstance(out, dict) else out.logits
 
-    verbosity = hf_logging.get_verbosity()
-    try:
-        # Tracing runs the forward pass outside inference mode, where transformers logs
-        # remarks about training-only settings; they mean nothing here.
-        hf_logging.set_verbosity_error()
-        with _WARNINGS_LOCK, warnings.catch_warnings():
-            # torch marks TorchScript as in maintenance and warns about traced Python values
-            # (shapes, which the checks below cover); the pinned release traces fine.
-            warnings.simplefilter("ignore")
-            example = dict(tokenizer(list(_TRACE_EXAMPLE), padding=True, return_tensors="pt"))
-            traced = torch.jit.trace(
-                model, example_kwarg_inputs=example, strict=False, check_trace=False
-            )
-        # Each shape three times: TorchScript's profiling executor swaps in an optimised
-        # graph after the first runs, and that graph is the one serving will use.
-        for texts in _TRACE_CHECKS * 3:
-            difference = float((logits(traced, texts) - logits(model, texts)).abs().max())
-            if difference > _TRACE_TOLERANCE:
-                log.warning(
-                    "the traced model differs from the model by %.2g on %d texts; "
-                    "serving without tracing",
-                    difference,
-                    len(texts),
-                )
-                return None
-    except Exception as exc:  # any failure only costs speed, never an answer
-        log.warning(
-            "tracing the model failed (%s: %s); serving without tracing", type(exc).__name__, exc
-        )
-        return None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    return traced
+    def trace() -> Any:
+        example = dict(tokenizer(list(TRACE_EXAMPLE), padding=True, return_tensors="pt"))
+        return torch.jit.trace(model, example_kwarg_inputs=example, strict=False, check_trace=False)
+
+    return checked_trace("model", trace, model, logits)
 
 
 def quantize_linear_layers(model: Any) -> Any:
@@ -247,7 +194,7 @@ def quantize_linear_layers(model: Any) -> Any:
     """
     import torch
 
-    with _WARNINGS_LOCK, warnings.catch_warnings():
+    with WARNINGS_LOCK, warnings.catch_warnings():
         # torch marks eager-mode quantization deprecated in favour of torchao, which is not a
         # dependency; the API is present and works in the pinned torch release.
         warnings.simplefilter("ignore", DeprecationWarning)

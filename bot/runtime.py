@@ -173,6 +173,7 @@ def _load_blocking(config: Config) -> Loaded:
     index: AnswerIndex | None = None
     if config.index_path.exists():
         encoder = load_encoder(config.encoder, device=config.device or None)
+        encoder.trace_for_cpu()
         index = AnswerIndex.load(config.index_path, encoder)
     else:
         log.warning("no answer index at %s; retrieval is off", config.index_path)

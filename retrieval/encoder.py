@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from retrieval.tracing import TRACE_EXAMPLE, checked_trace
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -128,6 +130,7 @@ class Encoder:
         # fail with "Already borrowed" when two threads do so at once (searches on the
         # worker thread, add() elsewhere), so encoding is serialised.
         self._encode_lock = threading.Lock()
+        self._traced: Any = None
 
     @property
     def name(self) -> str:
@@ -153,6 +156,45 @@ class Encoder:
                 self._fingerprint = fingerprint_directory(self._directory)
             return self._fingerprint
 
+    @property
+    def traced(self) -> bool:
+        """Whether small batches are encoded through a checked TorchScript trace."""
+        return self._traced is not None
+
+    def trace_for_cpu(self) -> bool:
+        """Encode the small batches of serving through a checked TorchScript trace of the
+        whole pipeline (transformer, pooling, any dense or normalising layers); CPU only.
+
+        Measured on all-MiniLM-L6-v2, one thread: a single query costs 8.4 instead of 12.0
+        ms, a batch of four 6.7 instead of 7.5 ms a query. int8 weights would be faster but
+        move the vectors too far from the index's (cosine down to 0.90).
+        Returns whether the trace is in use.
+        """
+        if self.device != "cpu":
+            return False
+        import torch
+
+        model = self._model
+
+        def embeddings(fn: Any, texts: Sequence[str]) -> Any:
+            with torch.inference_mode():
+                return fn(self._features(texts))["sentence_embedding"]
+
+        def trace() -> Any:
+            example = (self._features(TRACE_EXAMPLE),)
+            return torch.jit.trace(model, example_inputs=example, strict=False, check_trace=False)
+
+        with self._encode_lock:
+            self._traced = checked_trace("encoder", trace, model, embeddings)
+        return self._traced is not None
+
+    def _features(self, texts: Sequence[str]) -> dict[str, Any]:
+        import torch
+
+        # Only the tensors: a trace takes no strings (sentence-transformers adds "modality").
+        features = self._model.tokenize(list(texts))
+        return {k: v for k, v in features.items() if isinstance(v, torch.Tensor)}
+
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
     ) -> np.ndarray:
@@ -165,12 +207,18 @@ class Encoder:
         import torch
 
         with self._encode_lock, torch.inference_mode():
-            tensor: Any = self._model.encode(
-                list(texts),
-                batch_size=batch_size,
-                show_progress_bar=progress,
-                convert_to_tensor=True,
-            )
+            tensor: Any
+            if self._traced is not None and len(texts) <= batch_size and not progress:
+                tensor = self._traced(self._features(texts))["sentence_embedding"]
+            else:
+                # Large jobs (building an index): sentence-transformers sorts them by
+                # length into batches, where a trace gains little.
+                tensor = self._model.encode(
+                    list(texts),
+                    batch_size=batch_size,
+                    show_progress_bar=progress,
+                    convert_to_tensor=True,
+                )
         # Through float32 on the way out: numpy has no bfloat16, and normalising in fp16
         # would leave norms visibly off 1.
         vectors = np.ascontiguousarray(tensor.float().cpu().numpy(), dtype=np.float32)

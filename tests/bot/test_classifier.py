@@ -148,8 +148,9 @@ def test_a_trace_that_differs_from_its_model_is_not_used(
             encoded.pop("token_type_ids", None)
             return encoded
 
-    with caplog.at_level(logging.WARNING, logger="bot.classifier"):
+    with caplog.at_level(logging.WARNING, logger="retrieval.tracing"):
         assert trace_for_cpu(shape_baking_model(), NoTypeIds()) is None
+    assert "the traced model differs from the model by" in caplog.text
     assert "serving without tracing" in caplog.text
 
 

@@ -37,3 +37,16 @@ def test_load_encoder_names_the_missing_directory(tmp_path: Path) -> None:
 def test_load_encoder_rejects_a_directory_that_is_not_a_model(tmp_path: Path) -> None:
     with pytest.raises(EncoderLoadError, match="not a sentence-transformers model directory"):
         load_encoder(tmp_path)
+
+
+def test_a_traced_encoder_gives_the_models_own_vectors(encoder: Encoder) -> None:
+    traced = load_encoder(device="cpu")
+    texts = ["Where is my order?", "hi", "Can I return a pan I bought three weeks ago?"]
+
+    assert traced.traced is False
+    assert traced.trace_for_cpu() is True
+    assert traced.traced is True
+
+    np.testing.assert_allclose(traced.encode(texts), encoder.encode(texts), atol=1e-5)
+    # Batches larger than batch_size still go through sentence-transformers' own batching.
+    np.testing.assert_allclose(traced.encode(texts, batch_size=2), encoder.encode(texts), atol=1e-5)
