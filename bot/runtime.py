@@ -9,6 +9,7 @@ assignment, so no request ever sees half of each.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -116,6 +117,7 @@ class Runtime:
         self.processor.dialogue = _dialogue(self.config, loaded, self.actions, retriever)
         self.loaded = loaded
         self.loaded_at = time.time()
+        freeze_heap()
         return time.perf_counter() - started
 
     async def close(self) -> None:
@@ -138,6 +140,21 @@ class RuntimeHolder:
         if self.runtime is None:
             raise NotReadyError(self.error or "the models are still loading")
         return self.runtime
+
+
+def freeze_heap() -> None:
+    """Move everything alive now, the loaded models above all, out of the cyclic garbage
+    collector's reach.
+
+    The models are half a million long-lived objects. Without this, every full collection
+    walks them all (290 ms, measured with the BANKING77 model) and stalls every request in
+    flight; freezing them took the load benchmark at concurrency 16 from 200 to 251
+    messages/s and p99 from 156 to 129 ms. Unfreezing first lets a reload's collection
+    reclaim the models it replaced.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def model_workers() -> int:
@@ -247,4 +264,6 @@ async def load_runtime(
         locks=locks,
     )
     nlu.expect(processor.upcoming)
-    return Runtime(config, executor, nlu, processor, loaded, actions, retriever)
+    runtime = Runtime(config, executor, nlu, processor, loaded, actions, retriever)
+    freeze_heap()
+    return runtime

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.appkeys import RUNTIME
+from bot.runtime import freeze_heap
 from tests.conftest import REPO, TinyModels, app_config
 
 
@@ -51,6 +54,41 @@ async def test_reload_swaps_models_while_requests_keep_being_answered(
     assert runtime.nlu.models is not before_models
     assert runtime.loaded_at > before_loaded_at
     assert await talk(99) == 200
+
+
+async def test_loaded_models_are_frozen_out_of_the_collectors_reach_and_a_reload_frees_them(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    app = create_app(app_config(tmp_path, models_dir=tiny_models.models_dir))
+    await aiohttp_client(app)
+    await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
+    runtime = app[RUNTIME].get()
+    frozen = gc.get_freeze_count()
+    replaced = weakref.ref(runtime.nlu.models.intent)
+
+    assert frozen > 0
+
+    await runtime.reload()
+
+    assert gc.get_freeze_count() > 0
+    assert replaced() is None  # the old classifier was collected, not frozen for good
+
+
+def test_freezing_the_heap_again_reclaims_cycles_frozen_the_time_before() -> None:
+    class Node:
+        me: Node
+
+    node = Node()
+    node.me = node  # a cycle: only the cyclic collector can free it
+    alive = weakref.ref(node)
+    freeze_heap()
+    del node
+    gc.collect()
+    assert alive() is not None  # frozen: out of the collector's reach
+
+    freeze_heap()
+
+    assert alive() is None
 
 
 @pytest.fixture
