@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 from functools import partial
 
 import pytest
@@ -14,19 +13,6 @@ from bot.storage import Store
 from bot.storage.schema import conversations
 from bot.storage.store import utcnow
 from bot.storage.transactions import OnAsyncEngine, SQLiteThread, sqlite_file
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    return str(request.getfixturevalue(fixture))
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(store_url)
-    yield opened
-    await opened.close()
 
 
 def add_conversation(conn: Connection, sender: str) -> None:
