@@ -13,7 +13,8 @@ to a tone sentence from ``data/sentiment.csv`` with the wanted label.
 
 Prints ONE JSON line: detection delay (messages of the surge topic and seconds of stream
 time), false alerts during the calm stretch (and for other topics during the surge), and the
-sentiment macro-recall on the stream. Example:
+sentiment macro-recall on the stream. ``--alerts FILE`` replays other rules: the ``[alerts]``
+table of that TOML file replaces the defaults. Example:
 ``python bench/alerts_replay.py --models models --calm 5000 --surge 1500``
 """
 
@@ -26,6 +27,7 @@ import json
 import random
 import sys
 import time
+import tomllib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,6 +74,31 @@ def label_for(rng: random.Random, negative_share: float) -> str:
     return "neutral" if rng.random() < 0.5 else "positive"
 
 
+def stream(
+    rng: random.Random,
+    phrases: dict[str, list[str]],
+    tones: dict[str, list[str]],
+    *,
+    calm: int,
+    surge: int,
+    topic: str,
+) -> list[tuple[str, str, bool, str]]:
+    """(topic, label, in the surge, text) per message. Labels are all drawn before the texts,
+    so a seed gives the same stream whatever the concurrency; offline tuning scripts import
+    this to replay exactly the bench's messages."""
+    topics = sorted(phrases)
+    plan: list[tuple[str, str, bool]] = []
+    for _ in range(calm):
+        plan.append((rng.choice(topics), label_for(rng, 0.2), False))
+    for _ in range(surge):
+        which = rng.choice(topics)
+        plan.append((which, label_for(rng, 0.6 if which == topic else 0.2), True))
+    return [
+        (which, label, in_surge, f"{rng.choice(phrases[which])}. {rng.choice(tones[label])}")
+        for which, label, in_surge in plan
+    ]
+
+
 def macro_recall(pairs: list[tuple[str, str | None]]) -> float:
     recalls = []
     for label in LABELS:
@@ -99,7 +126,6 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     tones = tone_sentences(REPO / "data" / "sentiment.csv")
     if args.topic not in phrases:
         fail(f"--topic {args.topic!r} is not one of {', '.join(sorted(phrases))}")
-    topics = sorted(phrases)
 
     # The stream's clock: every turn the store writes is stamped with it.
     clock = {"now": datetime.now(UTC)}
@@ -121,6 +147,10 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     hook_server = TestServer(hook_app)
     await hook_server.start_server()
 
+    rules: dict[str, Any] = {}
+    if args.alerts:
+        rules = tomllib.loads(Path(args.alerts).read_text(encoding="utf-8")).get("alerts", {})
+
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / f"alerts-replay-{int(time.time())}.sqlite3"
@@ -133,9 +163,10 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
             "rate_limit_per_ip": 0,
             "negative_handoff_turns": 0,
             "alerts": {
+                **rules,
                 "webhooks": [
                     {"url": str(hook_server.make_url("/hook")), "format": "json", "secret": SECRET}
-                ]
+                ],
             },
         }
     )
@@ -149,17 +180,10 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
             fail(f"the models did not load: {app[RUNTIME].error}")
         stream_start = clock["now"]
         sent: dict[str, tuple[str, str, float, bool]] = {}  # id -> (topic, label, ts, surge)
-        plan: list[tuple[str, str, bool]] = []
-        for _ in range(args.calm):
-            plan.append((rng.choice(topics), label_for(rng, 0.2), False))
-        for _ in range(args.surge):
-            topic = rng.choice(topics)
-            share = 0.6 if topic == args.topic else 0.2
-            plan.append((topic, label_for(rng, share), True))
+        plan = stream(rng, phrases, tones, calm=args.calm, surge=args.surge, topic=args.topic)
         surge_at = stream_start + timedelta(seconds=args.calm * args.step)
 
-        async def send(i: int, topic: str, label: str) -> None:
-            text = f"{rng.choice(phrases[topic])}. {rng.choice(tones[label])}"
+        async def send(i: int, text: str) -> None:
             response = await client.post(
                 "/webhooks/rest/webhook",
                 json={"sender": f"c{i}", "message": text, "metadata": {"message_id": f"m{i}"}},
@@ -171,9 +195,9 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         for first in range(0, len(plan), batch):
             clock["now"] = stream_start + timedelta(seconds=first * args.step)
             chunk = plan[first : first + batch]
-            for j, (topic, label, surge) in enumerate(chunk):
+            for j, (topic, label, surge, _text) in enumerate(chunk):
                 sent[f"c{first + j}"] = (topic, label, clock["now"].timestamp(), surge)
-            await asyncio.gather(*(send(first + j, t, lbl) for j, (t, lbl, _s) in enumerate(chunk)))
+            await asyncio.gather(*(send(first + j, item[3]) for j, item in enumerate(chunk)))
             if first % 500 < batch:
                 print(f"{first + len(chunk)}/{len(plan)} messages", file=sys.stderr)
         await app[OPS].settle()
@@ -238,6 +262,7 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=2.0, help="stream seconds per message")
     parser.add_argument("--concurrency", type=int, default=8, help="messages in flight")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--alerts", help="a TOML file whose [alerts] table replaces the defaults")
     parser.add_argument("--workdir", default=str(REPO / "var" / "bench"))
     args = parser.parse_args()
     models = Path(args.models)

@@ -1,4 +1,5 @@
-"""Alert rules over sliding windows of sentiment, per topic and overall.
+"""Alert rules over sentiment, per topic and overall: sliding time windows, and a sequential
+change detector counted in messages.
 
 Pure and synchronous: it is fed observations (a time stamp, a topic, negative or not) and
 answers with transitions (open, update, resolve) for the service to persist and announce.
@@ -6,7 +7,9 @@ Time is the observations' own time stamps (the turns' ``created_at``), never the
 so a replay at any speed behaves as it would live.
 
 Counts are kept in fixed-width buckets per scope with running sums per window length, so an
-observation costs O(number of windows), whatever the traffic.
+observation costs O(number of windows), whatever the traffic. The shift rule's CUSUM is a few
+numbers per topic, advanced by every observation (seeding included, so a restart rebuilds it
+from the stored events).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.ops.config import AlertsConfig
+from bot.ops.config import AlertsConfig, ShiftRule
 
 OVERALL = "*"
 SHARE_RULE = "negative_share"
 SURGE_RULE = "surge"
+SHIFT_RULE = "shift"
 
 OPEN = "open"
 ACKNOWLEDGED = "acknowledged"
@@ -115,6 +119,53 @@ class ScopeCounts:
         return (total.n, total.neg) if total else (0, 0)
 
 
+class ShiftState:
+    """One topic's CUSUM (Page 1954) of the negative indicator.
+
+    ``statistic`` sums, message by message, the log-likelihood ratio of share
+    ``p1 = p0 + increase`` against the baseline share ``p0``, floored at zero and capped at
+    ``h``; ``volume`` and ``negatives`` count the run since it last stood at zero, the
+    detector's estimate of when a change began.
+    """
+
+    __slots__ = ("baseline", "negatives", "statistic", "volume")
+
+    def __init__(self) -> None:
+        self.statistic = 0.0
+        self.volume = 0
+        self.negatives = 0
+        self.baseline: float | None = None  # the share the latest message was tested against
+
+    def _clear(self) -> None:
+        self.statistic = 0.0
+        self.volume = self.negatives = 0
+
+    def step(self, rule: ShiftRule, negative: bool, base_n: int, base_neg: int) -> None:
+        """Advance by one message, against the baseline as it stood before that message."""
+        if base_n < rule.min_baseline_volume:
+            self.baseline = None
+            self._clear()
+            return
+        share = self.baseline = base_neg / base_n
+        # One standard error above the baseline share: a short or unlucky baseline that reads
+        # low would otherwise turn an ordinary stretch into evidence of a rise. Clamped, since a
+        # spotless (or hopeless) history would make a log ratio infinite.
+        share += math.sqrt(max(share * (1 - share), 1e-4) / base_n)
+        p0 = min(max(share, 0.01), 0.98)
+        p1 = min(p0 + rule.increase, 0.99)
+        llr = math.log(p1 / p0) if negative else math.log((1 - p1) / (1 - p0))
+        statistic = self.statistic + llr
+        if statistic <= 0:
+            self._clear()
+            return
+        # Capped at the threshold: during a long surge the sum would otherwise climb far above
+        # it and then take as long to come back down after the surge ends. Capped, the rule
+        # stops firing within a few calm messages and auto-resolve takes it from there.
+        self.statistic = min(statistic, rule.h)
+        self.volume += 1
+        self.negatives += int(negative)
+
+
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     rule: str
@@ -128,8 +179,10 @@ class Evaluation:
     z: float | None = None
     threshold: float | None = None
     window_s: float = 0.0
+    statistic: float | None = None  # the shift rule's CUSUM
 
     def details(self) -> dict[str, Any]:
+        extra = {} if self.statistic is None else {"statistic": round(self.statistic, 2)}
         return {
             "volume": self.volume,
             "negatives": self.negatives,
@@ -139,6 +192,7 @@ class Evaluation:
             "z": None if self.z is None else round(self.z, 2),
             "threshold": self.threshold,
             "window_s": self.window_s,
+            **extra,
         }
 
 
@@ -167,6 +221,11 @@ def describe(evaluation: Evaluation) -> str:
     where = "all topics" if evaluation.scope == OVERALL else f"topic {evaluation.scope!r}"
     share = f"{evaluation.share:.0%} negative ({evaluation.negatives}/{evaluation.volume})"
     minutes = evaluation.window_s / 60
+    if evaluation.rule == SHIFT_RULE and evaluation.baseline is not None:
+        return (
+            f"Negative shift in {where}: {share} since the rise began, "
+            f"against a baseline of {evaluation.baseline:.0%}"
+        )
     if evaluation.rule == SURGE_RULE and evaluation.baseline is not None:
         return (
             f"Negative surge in {where}: {share} over the last {minutes:g} min, "
@@ -179,6 +238,7 @@ def describe(evaluation: Evaluation) -> str:
 class AlertEngine:
     config: AlertsConfig
     scopes: dict[str, ScopeCounts] = field(default_factory=dict)
+    shifts: dict[str, ShiftState] = field(default_factory=dict)
     active: dict[tuple[str, str], AlertState] = field(default_factory=dict)
     resolved_at: dict[tuple[str, str], float] = field(default_factory=dict)
     watermark: float | None = None
@@ -192,6 +252,7 @@ class AlertEngine:
         self._span_surge = self._span(c.surge.window_s)
         self._span_baseline = self._span(c.surge.window_s + c.surge.baseline_s)
         self._span_gauge = self._span(c.gauge_window_s)
+        self._span_shift = self._span(c.shift.baseline_s)
 
     def _span(self, seconds: float) -> int:
         return max(1, round(seconds / self.res))
@@ -202,6 +263,8 @@ class AlertEngine:
             spans = [self._span_share, self._span_gauge]
             if self.config.surge.enabled:
                 spans += [self._span_surge, self._span_baseline]
+            if self.config.shift.enabled:
+                spans.append(self._span_shift)
             counts = self.scopes[name] = ScopeCounts(self.res, spans)
             if self.watermark is not None:
                 counts.advance(counts.bucket(self.watermark))
@@ -219,8 +282,19 @@ class AlertEngine:
 
     def _count(self, obs: Observation) -> None:
         self.watermark = obs.ts if self.watermark is None else max(self.watermark, obs.ts)
+        shift = self.config.shift
         for name in self._targets(obs.topic):
-            self._scope(name).add(obs.ts, obs.negative)
+            counts = self._scope(name)
+            # The overall scope is left to the window rules: it sees every message, so a test
+            # counted in messages would there run through its false-alarm budget fastest, and
+            # its volume is what the window rules need.
+            if not counts.add(obs.ts, obs.negative) or not shift.enabled or name == OVERALL:
+                continue
+            base_n, base_neg = counts.window(self._span_shift)
+            state = self.shifts.get(name)
+            if state is None:
+                state = self.shifts[name] = ShiftState()
+            state.step(shift, obs.negative, base_n - 1, base_neg - int(obs.negative))
 
     def observe(self, obs: Observation) -> list[Transition]:
         self._count(obs)
@@ -296,6 +370,23 @@ class AlertEngine:
                     z=z,
                     threshold=surge.min_increase,
                     window_s=surge.window_s,
+                )
+            )
+        shift = self.config.shift
+        if shift.enabled and scope != OVERALL:
+            state = self.shifts.get(scope) or ShiftState()
+            results.append(
+                Evaluation(
+                    SHIFT_RULE,
+                    scope,
+                    fires=state.statistic >= shift.h,
+                    volume=state.volume,
+                    negatives=state.negatives,
+                    share=state.negatives / state.volume if state.volume else 0.0,
+                    baseline=state.baseline,
+                    baseline_volume=counts.window(self._span_shift)[0],
+                    threshold=shift.h,
+                    statistic=state.statistic,
                 )
             )
         return results

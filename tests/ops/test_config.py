@@ -8,14 +8,19 @@ import pytest
 
 from bot.app import create_app
 from bot.config import Config, ConfigError
-from bot.ops.config import AlertsConfig, WebhookTarget, parse_alerts
+from bot.ops.config import AlertsConfig, ShiftRule, WebhookTarget, parse_alerts
 from tests.conftest import app_config
 
 
 def test_defaults_when_absent() -> None:
     config = parse_alerts(None)
     assert config == AlertsConfig()
-    assert config.negative_share.threshold == 0.6 and config.surge.z == 4.0
+    assert config.negative_share.threshold == 0.75
+    # The surge rule is there for whoever turns it on; the shift rule is the default detector.
+    assert not config.surge.enabled and config.surge.z == 4.0
+    assert config.shift == ShiftRule(
+        enabled=True, baseline_s=86400, min_baseline_volume=100, increase=0.15, h=8.0
+    )
     assert config.webhooks == ()
     assert config.horizon_s == 600 + 86400
 
@@ -34,8 +39,14 @@ threshold = 0.5
 window = "5m"
 min_volume = 30
 [alerts.surge]
+enabled = true
 baseline = "12h"
 z = 3.5
+[alerts.shift]
+baseline = "6h"
+min_baseline_volume = 50
+increase = 0.2
+h = 6
 [[alerts.webhooks]]
 url = "https://hooks.example.com/x"
 format = "slack"
@@ -47,7 +58,11 @@ secret = "s3cret"
     assert config.retention_days == 7 and config.cooldown_s == 900 and config.auto_resolve_s == 0
     assert not config.overall
     assert config.negative_share.window_s == 300 and config.negative_share.min_volume == 30
+    assert config.surge.enabled
     assert config.surge.baseline_s == 12 * 3600 and config.surge.z == 3.5
+    assert config.shift == ShiftRule(
+        baseline_s=6 * 3600, min_baseline_volume=50, increase=0.2, h=6.0
+    )
     assert config.webhooks == (WebhookTarget("https://hooks.example.com/x", "slack", "s3cret"),)
 
 
@@ -101,12 +116,51 @@ secret = "s3cret"
             {"treshold": 0.5},
             "setting alerts.treshold is unknown: expected one of auto_resolve, cooldown, "
             "enabled, gauge_window, negative_share, overall, prune_interval, queue_size, "
-            "retention_days, surge, webhook_backoff, webhook_backoff_max, "
+            "retention_days, shift, surge, webhook_backoff, webhook_backoff_max, "
             "webhook_max_attempts, webhook_queue_size, webhooks",
         ),
         (
             {"surge": 3},
             "setting alerts.surge=3 is invalid: expected a table ([alerts.surge])",
+        ),
+        (
+            {"shift": "on"},
+            "setting alerts.shift='on' is invalid: expected a table ([alerts.shift])",
+        ),
+        (
+            {"shift": {"increase": 0}},
+            "setting alerts.shift.increase=0 is invalid: "
+            "expected a rise in share between 0.01 and 0.9, like 0.15",
+        ),
+        (
+            {"shift": {"increase": 1.0}},
+            "setting alerts.shift.increase=1.0 is invalid: "
+            "expected a rise in share between 0.01 and 0.9, like 0.15",
+        ),
+        (
+            {"shift": {"h": 0}},
+            "setting alerts.shift.h=0 is invalid: "
+            "expected a number >= 0.1 (the CUSUM threshold, in log-likelihood-ratio units)",
+        ),
+        (
+            {"shift": {"h": "8"}},
+            "setting alerts.shift.h='8' is invalid: "
+            "expected a number >= 0.1 (the CUSUM threshold, in log-likelihood-ratio units)",
+        ),
+        (
+            {"shift": {"min_baseline_volume": 2.5}},
+            "setting alerts.shift.min_baseline_volume=2.5 is invalid: "
+            "expected an integer >= 1 (messages in the baseline)",
+        ),
+        (
+            {"shift": {"baseline": "a day"}},
+            "setting alerts.shift.baseline='a day' is invalid: "
+            "expected a duration like '90s', '15m', '2h', '1d' or a number of seconds",
+        ),
+        (
+            {"shift": {"window": "10m"}},
+            "setting alerts.shift.window is unknown: "
+            "expected one of baseline, enabled, h, increase, min_baseline_volume",
         ),
     ],
 )

@@ -1,11 +1,12 @@
 """The alert engine on its own: windows, minimum volume, surge against the baseline,
-deduplication, cooldown and auto-resolve. Time is the observations' own."""
+deduplication, cooldown and auto-resolve. Time is the observations' own. The shift rule has
+its own file, test_shift.py."""
 
 from __future__ import annotations
 
 import random
 
-from bot.ops.config import AlertsConfig, ShareRule, SurgeRule
+from bot.ops.config import AlertsConfig, ShareRule, ShiftRule, SurgeRule
 from bot.ops.engine import (
     OVERALL,
     SHARE_RULE,
@@ -23,6 +24,7 @@ def share_only(**rule: object) -> AlertsConfig:
     return AlertsConfig(
         negative_share=ShareRule(**{"threshold": 0.5, "window_s": 600, "min_volume": 10, **rule}),  # type: ignore[arg-type]
         surge=SurgeRule(enabled=False),
+        shift=ShiftRule(enabled=False),
         overall=False,
         cooldown_s=1800,
         auto_resolve_s=900,
@@ -32,7 +34,8 @@ def share_only(**rule: object) -> AlertsConfig:
 def surge_only(**rule: object) -> AlertsConfig:
     return AlertsConfig(
         negative_share=ShareRule(enabled=False),
-        surge=SurgeRule(**{"window_s": 600, "baseline_s": 6 * 3600, **rule}),  # type: ignore[arg-type]
+        surge=SurgeRule(**{"enabled": True, "window_s": 600, "baseline_s": 6 * 3600, **rule}),  # type: ignore[arg-type]
+        shift=ShiftRule(enabled=False),
         overall=False,
         cooldown_s=1800,
         auto_resolve_s=900,
@@ -90,7 +93,11 @@ def test_topics_are_separate_and_overall_adds_them_up() -> None:
     config = share_only(min_volume=10)
     engine = AlertEngine(
         AlertsConfig(
-            negative_share=config.negative_share, surge=config.surge, overall=True, cooldown_s=0
+            negative_share=config.negative_share,
+            surge=config.surge,
+            shift=config.shift,
+            overall=True,
+            cooldown_s=0,
         )
     )
     changes = []
