@@ -232,6 +232,17 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
             if surge and topic == args.topic and ts <= when
         )
     pairs = [(label, predicted.get(key)) for key, (_t, label, _ts, _s) in sent.items()]
+
+    def negative_share(in_surge: bool, seen: bool) -> float:
+        """The surge topic's negative share in one stretch: as labelled, or as the model
+        read it (what the rules can see)."""
+        labels = [
+            predicted.get(key) if seen else label
+            for key, (t, label, _ts, surge) in sent.items()
+            if t == args.topic and surge == in_surge
+        ]
+        return round(sum(x == "negative" for x in labels) / max(1, len(labels)), 3)
+
     return {
         "bench": "alerts_replay",
         "messages": len(sent),
@@ -247,6 +258,14 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         "false_alerts_other_topics_during_surge": len(other_false),
         "overall_alerts": sum(1 for a in opened if a["topic"] == "*"),
         "sentiment_macro_recall": round(macro_recall(pairs), 4),
+        "topic_negative_share_labelled": {
+            "calm": negative_share(False, seen=False),
+            "surge": negative_share(True, seen=False),
+        },
+        "topic_negative_share_seen": {
+            "calm": negative_share(False, seen=True),
+            "surge": negative_share(True, seen=True),
+        },
         "stream_step_s": args.step,
         "bad_signatures": bad_signatures,
         "wall_s": round(time.perf_counter() - started, 1),
