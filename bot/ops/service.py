@@ -28,6 +28,7 @@ from bot.ops.engine import (
     ACKNOWLEDGED,
     ACTIVE,
     OPEN,
+    RESOLVED,
     AlertEngine,
     AlertState,
     Observation,
@@ -288,7 +289,7 @@ class OpsService:
         at = from_epoch(change.at)
         evaluation = change.evaluation
         if change.kind == "open" and evaluation is not None:
-            alert = await self.store.open_alert(
+            alert, raised = await self.store.open_alert(
                 rule=state.rule,
                 scope=state.scope,
                 message=describe(evaluation),
@@ -299,6 +300,12 @@ class OpsService:
                 at=at,
             )
             state.id = alert.id
+            if not raised:
+                # Another process sharing the database raised it first and announced it.
+                if alert.state == ACKNOWLEDGED:
+                    self.engine.acknowledge((state.rule, state.scope))
+                log.info("alert #%d is already open: %s", alert.id, alert.message)
+                return
             self.metrics.opened.labels(state.rule).inc()
             self.dispatcher.notify("alert.opened", alert.public())
             log.warning("alert #%d: %s", alert.id, alert.message)
@@ -313,6 +320,9 @@ class OpsService:
                 at=at,
             )
         elif change.kind == "resolve" and state.id is not None:
+            before = await self.store.alert(state.id)
+            if before is None or before.state == RESOLVED:
+                return  # resolved elsewhere meanwhile (staff, another process) and announced there
             resolved = await self.store.resolve(state.id, "auto", at)
             if resolved is not None:
                 self.dispatcher.notify("alert.resolved", resolved.public())
@@ -341,7 +351,7 @@ class OpsService:
         """Resolve an alert; returns it and whether this call changed its state."""
         async with self._lock:
             before = await self.store.alert(alert_id)
-            if before is None or before.state == "resolved":
+            if before is None or before.state == RESOLVED:
                 return before, False
             alert = await self.store.resolve(alert_id, by, self.clock())
             assert alert is not None

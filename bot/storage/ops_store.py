@@ -16,6 +16,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,8 @@ from bot.storage.ops_schema import ops_alerts, sentiment_events
 from bot.storage.rows import aware, first, record_from_row
 from bot.storage.schema import conversations, turns
 from bot.storage.transactions import Transactions
+
+ACTIVE_STATES = ("open", "acknowledged")
 
 
 def epoch(value: datetime) -> float:
@@ -263,8 +266,34 @@ class OpsStore:
         volume: int,
         details: dict[str, Any],
         at: datetime,
-    ) -> Alert:
+    ) -> tuple[Alert, bool]:
+        """Store a newly raised alert: returns it and True.
+
+        Server processes sharing a database each evaluate the traffic they serve, so two may
+        raise the same rule for the same topic. The second gets the alert already open and
+        False, and the alert is stored, and announced, once.
+        """
+        active = (
+            select(ops_alerts)
+            .where(
+                ops_alerts.c.rule == rule,
+                ops_alerts.c.scope == scope,
+                ops_alerts.c.state.in_(ACTIVE_STATES),
+            )
+            .order_by(ops_alerts.c.id)
+            .limit(1)
+        )
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Held to the end of the transaction: a concurrent raise of the same alert
+                # waits here, then finds this one's row.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                    {"key": f"frontdesk-alert:{rule}:{scope}"},
+                )
+            found = (await conn.execute(active)).first()
+            if found is not None:
+                return alert_from_row(found), False
             row = (
                 await conn.execute(
                     insert(ops_alerts)
@@ -284,7 +313,7 @@ class OpsStore:
                     .returning(ops_alerts)
                 )
             ).one()
-        return alert_from_row(row)
+        return alert_from_row(row), True
 
     async def touch_alert(
         self,
