@@ -151,6 +151,10 @@ def freeze_heap() -> None:
     flight; freezing them took the load benchmark at concurrency 16 from 200 to 251
     messages/s and p99 from 156 to 129 ms. Unfreezing first lets a reload's collection
     reclaim the models it replaced.
+
+    The price is that one full collection itself, once per load or reload (the event loop
+    stalls for it, ~290 ms). Replaced models still held by a batch in flight get frozen too;
+    whatever of them only a collection could free waits for the next reload.
     """
     gc.unfreeze()
     gc.collect()

@@ -162,13 +162,16 @@ class Encoder:
         return self._traced is not None
 
     def trace_for_cpu(self) -> bool:
-        """Encode the small batches of serving through a checked TorchScript trace of the
-        whole pipeline (transformer, pooling, any dense or normalising layers); CPU only.
+        """Encode batches of up to ``batch_size`` texts through a checked TorchScript trace of
+        the whole pipeline (transformer, pooling, any dense or normalising layers); CPU only.
 
         Measured on all-MiniLM-L6-v2, one thread: a single query costs 8.4 instead of 12.0
         ms, a batch of four 6.7 instead of 7.5 ms a query. int8 weights would be faster but
         move the vectors too far from the index's (cosine down to 0.90).
-        Returns whether the trace is in use.
+
+        The trace is checked against ``SentenceTransformer.encode`` itself, so a model that
+        encode() treats specially (a default prompt, a truncated dimension) fails the check
+        and keeps the untraced path. Returns whether the trace is in use.
         """
         if self.device != "cpu":
             return False
@@ -178,6 +181,8 @@ class Encoder:
 
         def embeddings(fn: Any, texts: Sequence[str]) -> Any:
             with torch.inference_mode():
+                if fn is model:
+                    return model.encode(list(texts), convert_to_tensor=True)
                 return fn(self._features(texts))["sentence_embedding"]
 
         def trace() -> Any:
@@ -192,7 +197,7 @@ class Encoder:
         import torch
 
         # Only the tensors: a trace takes no strings (sentence-transformers adds "modality").
-        features = self._model.tokenize(list(texts))
+        features = self._model.preprocess(list(texts))
         return {k: v for k, v in features.items() if isinstance(v, torch.Tensor)}
 
     def encode(

@@ -196,7 +196,7 @@ def _share_rule(raw: Any) -> ShareRule:
             table.get("threshold", default.threshold),
             low=0.0,
             high=1.0,
-            form="a share between 0 and 1, like 0.6",
+            form="a share between 0 and 1, like 0.75",
         ),
         window_s=parse_duration(f"{key}.window", table.get("window", default.window_s)),
         min_volume=_integer(
@@ -226,7 +226,9 @@ def _surge_rule(raw: Any) -> SurgeRule:
     )
     default = SurgeRule()
     return SurgeRule(
-        enabled=_bool(f"{key}.enabled", table.get("enabled", default.enabled)),
+        # A configured table is a rule someone wants: before the shift rule this one was on
+        # by default, and configurations written then carry no ``enabled``.
+        enabled=_bool(f"{key}.enabled", table.get("enabled", bool(table) or default.enabled)),
         window_s=parse_duration(f"{key}.window", table.get("window", default.window_s)),
         baseline_s=parse_duration(f"{key}.baseline", table.get("baseline", default.baseline_s)),
         min_volume=_integer(

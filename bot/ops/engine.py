@@ -288,13 +288,17 @@ class AlertEngine:
             # The overall scope is left to the window rules: it sees every message, so a test
             # counted in messages would there run through its false-alarm budget fastest, and
             # its volume is what the window rules need.
+            # The baseline the observation is tested against is the window without it. Read
+            # before counting it (once the window has moved to its time), since an
+            # observation that arrives late may fall outside the baseline window.
+            counts.advance(counts.bucket(obs.ts))
+            base_n, base_neg = counts.window(self._span_shift)
             if not counts.add(obs.ts, obs.negative) or not shift.enabled or name == OVERALL:
                 continue
-            base_n, base_neg = counts.window(self._span_shift)
             state = self.shifts.get(name)
             if state is None:
                 state = self.shifts[name] = ShiftState()
-            state.step(shift, obs.negative, base_n - 1, base_neg - int(obs.negative))
+            state.step(shift, obs.negative, base_n, base_neg)
 
     def observe(self, obs: Observation) -> list[Transition]:
         self._count(obs)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Connection,
     case,
     delete,
     func,
@@ -122,9 +123,9 @@ def alert_from_row(row: Any) -> Alert:
 
 
 class OpsStore:
-    """``engine`` serves the dashboard's queries; ``transactions`` (the conversation store's)
-    records the events, so on SQLite they queue with the chat's writes in one thread instead
-    of colliding with them on a second connection."""
+    """``engine`` serves the dashboard's queries; every write goes through ``transactions``
+    (the conversation store's), so on SQLite it queues with the chat's writes in one thread
+    instead of colliding with them from a second connection."""
 
     def __init__(self, engine: AsyncEngine, transactions: Transactions) -> None:
         self.engine = engine
@@ -247,11 +248,8 @@ class OpsStore:
         ]
 
     async def prune(self, before: float) -> int:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(sentiment_events).where(sentiment_events.c.ts < int(before))
-            )
-            return int(result.rowcount or 0)
+        query = delete(sentiment_events).where(sentiment_events.c.ts < int(before))
+        return await self.transactions.run(lambda conn: int(conn.execute(query).rowcount or 0))
 
     # Alerts --------------------------------------------------------------------------
 
@@ -283,37 +281,35 @@ class OpsStore:
             .order_by(ops_alerts.c.id)
             .limit(1)
         )
-        async with self.engine.begin() as conn:
+        row = {
+            "rule": rule,
+            "scope": scope,
+            "state": "open",
+            "message": message,
+            "share": share,
+            "peak_share": share,
+            "baseline": baseline,
+            "volume": volume,
+            "details": details,
+            "opened_at": at,
+            "last_seen_at": at,
+        }
+
+        def raise_once(conn: Connection) -> tuple[Alert, bool]:
             if conn.dialect.name == "postgresql":
                 # Held to the end of the transaction: a concurrent raise of the same alert
                 # waits here, then finds this one's row.
-                await conn.execute(
+                conn.execute(
                     text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                     {"key": f"frontdesk-alert:{rule}:{scope}"},
                 )
-            found = (await conn.execute(active)).first()
+            found = conn.execute(active).first()
             if found is not None:
                 return alert_from_row(found), False
-            row = (
-                await conn.execute(
-                    insert(ops_alerts)
-                    .values(
-                        rule=rule,
-                        scope=scope,
-                        state="open",
-                        message=message,
-                        share=share,
-                        peak_share=share,
-                        baseline=baseline,
-                        volume=volume,
-                        details=details,
-                        opened_at=at,
-                        last_seen_at=at,
-                    )
-                    .returning(ops_alerts)
-                )
-            ).one()
-        return alert_from_row(row), True
+            stored = conn.execute(insert(ops_alerts).values(**row).returning(ops_alerts)).one()
+            return alert_from_row(stored), True
+
+        return await self.transactions.run(raise_once)
 
     async def touch_alert(
         self,
@@ -326,19 +322,19 @@ class OpsStore:
         details: dict[str, Any],
         at: datetime,
     ) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(ops_alerts)
-                .where(ops_alerts.c.id == alert_id, ops_alerts.c.state != "resolved")
-                .values(
-                    share=share,
-                    peak_share=peak_share,
-                    volume=volume,
-                    message=message,
-                    details=details,
-                    last_seen_at=at,
-                )
+        query = (
+            update(ops_alerts)
+            .where(ops_alerts.c.id == alert_id, ops_alerts.c.state != "resolved")
+            .values(
+                share=share,
+                peak_share=peak_share,
+                volume=volume,
+                message=message,
+                details=details,
+                last_seen_at=at,
             )
+        )
+        await self.transactions.run(lambda conn: conn.execute(query))
 
     async def alert(self, alert_id: int) -> Alert | None:
         return await first(
@@ -373,21 +369,21 @@ class OpsStore:
 
     async def acknowledge(self, alert_id: int, by: str, at: datetime) -> Alert | None:
         """Acknowledge an open alert (acknowledging twice is harmless); None: no such alert."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(ops_alerts)
-                .where(ops_alerts.c.id == alert_id, ops_alerts.c.state == "open")
-                .values(state="acknowledged", acknowledged_at=at, acknowledged_by=by)
-            )
+        query = (
+            update(ops_alerts)
+            .where(ops_alerts.c.id == alert_id, ops_alerts.c.state == "open")
+            .values(state="acknowledged", acknowledged_at=at, acknowledged_by=by)
+        )
+        await self.transactions.run(lambda conn: conn.execute(query))
         return await self.alert(alert_id)
 
     async def resolve(self, alert_id: int, by: str, at: datetime) -> Alert | None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(ops_alerts)
-                .where(ops_alerts.c.id == alert_id, ops_alerts.c.state != "resolved")
-                .values(state="resolved", resolved_at=at, resolved_by=by)
-            )
+        query = (
+            update(ops_alerts)
+            .where(ops_alerts.c.id == alert_id, ops_alerts.c.state != "resolved")
+            .values(state="resolved", resolved_at=at, resolved_by=by)
+        )
+        await self.transactions.run(lambda conn: conn.execute(query))
         return await self.alert(alert_id)
 
     async def count_active(self) -> dict[str, int]:

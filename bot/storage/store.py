@@ -20,7 +20,7 @@ from bot.messages import BotMessage
 from bot.storage.records import Conversation, Escalation, Turn, Understanding
 from bot.storage.rows import record_from_row
 from bot.storage.schema import conversations, escalations, metadata, turns
-from bot.storage.transactions import Transactions, transactions_for
+from bot.storage.transactions import Transactions, sqlite_file, transactions_for
 
 
 class StoreError(RuntimeError):
@@ -63,13 +63,13 @@ class Store:
         """
         options: dict[str, Any] = {}
         if url.startswith("sqlite"):
-            path = url.split(":///", 1)[-1]
-            if path and path != ":memory:":
+            path = sqlite_file(url)
+            if path is not None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 # SQLite has one writer at a time. With a pool of connections, concurrent
                 # writers collide and SQLite's busy handler sleeps between retries (up to
-                # 100 ms a time). The chat writes through its own thread (Transactions);
-                # staff and ops work queues on one connection here.
+                # 100 ms a time). The chat's and the monitor's writes go through their own
+                # thread (Transactions); the staff console queues on one connection here.
                 options.update(
                     pool_size=1,
                     max_overflow=0,
@@ -130,7 +130,7 @@ class Store:
         try:
             return await self.transactions.run(find_or_create)
         except IntegrityError:
-            # Another process created it between our read and write.
+            # Another request or process created it between our read and write.
             found = await self.transactions.run(
                 lambda conn: _find_conversation(conn, channel, sender_id)
             )

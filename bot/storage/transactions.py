@@ -78,10 +78,12 @@ class OnAsyncEngine:
 class SQLiteThread:
     """One thread with one connection to a SQLite file, running transactions in turn.
 
-    SQLite lets one writer in at a time; queueing the writers in one thread keeps them in
-    arrival order without SQLite's busy handler sleeping between retries, and a transaction
-    costs one hand-over to the thread and one back. Readers on other connections (the staff
-    console, the ops dashboard) are not held up: the database runs in WAL mode.
+    SQLite lets one writer in at a time; queueing the chat's and the ops monitor's writers in
+    one thread keeps them in arrival order without SQLite's busy handler sleeping between
+    retries, and a transaction costs one hand-over to the thread and one back. Readers on
+    other connections (the staff console, the ops dashboard) are not held up: the database
+    runs in WAL mode. The staff console's writes, at the pace people click, take the write
+    lock from the async engine's connection and wait out a collision in the busy handler.
     """
 
     def __init__(self, path: str, pragmas: Callable[..., None]) -> None:
@@ -95,8 +97,11 @@ class SQLiteThread:
         )
         event.listen(self.engine, "connect", pragmas)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frontdesk-sqlite")
+        self._closed = False
 
     async def run(self, work: Work[T]) -> T:
+        if self._closed:
+            raise RuntimeError("the store is closed; open it again to read or write")
         loop = asyncio.get_running_loop()
         result: T = await loop.run_in_executor(self._thread, self._transaction, work)
         return result
@@ -106,7 +111,13 @@ class SQLiteThread:
             return work(conn)
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        # The connection was made in the thread; it is closed there too.
-        await loop.run_in_executor(self._thread, self.engine.dispose)
-        self._thread.shutdown(wait=True)
+        """Finish the transactions already handed over, then close the connection; later
+        calls to run() fail, a second close() does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        # Queued behind the work already handed over; the connection was made in the
+        # thread and is closed there too.
+        disposed = asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
+        self._thread.shutdown(wait=False)
+        await disposed

@@ -100,3 +100,12 @@ async def test_sqlite_transactions_run_in_the_order_they_were_handed_over(sqlite
         await store.close()
 
     assert order == list(range(50))
+
+
+async def test_a_closed_sqlite_store_refuses_work_and_closes_only_once(sqlite_url: str) -> None:
+    store = await Store.open(sqlite_url)
+    await store.close()
+
+    with pytest.raises(RuntimeError, match="the store is closed; open it again"):
+        await store.transactions.run(count_conversations)
+    await store.close()  # a second close is harmless

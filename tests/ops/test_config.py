@@ -72,7 +72,7 @@ secret = "s3cret"
         (
             {"negative_share": {"threshold": 1.5}},
             "setting alerts.negative_share.threshold=1.5 is invalid: "
-            "expected a share between 0 and 1, like 0.6",
+            "expected a share between 0 and 1, like 0.75",
         ),
         (
             {"negative_share": {"min_volume": 0}},
@@ -173,3 +173,10 @@ def test_errors_name_the_key_the_value_and_the_form(raw: dict[str, object], mess
 def test_create_app_refuses_a_bad_alerts_table(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"alerts\.negative_share\.threshold"):
         create_app(app_config(tmp_path, alerts={"negative_share": {"threshold": -1}}))
+
+
+def test_a_surge_table_written_before_the_shift_rule_keeps_the_surge_rule_on() -> None:
+    # Configurations from when the surge rule was on by default say nothing of `enabled`.
+    assert parse_alerts({"surge": {"window": "10m", "min_increase": 0.2}}).surge.enabled
+    assert not parse_alerts({"surge": {"enabled": False, "z": 3}}).surge.enabled
+    assert not parse_alerts({}).surge.enabled

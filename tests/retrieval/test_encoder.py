@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,17 @@ def test_a_traced_encoder_gives_the_models_own_vectors(encoder: Encoder) -> None
     np.testing.assert_allclose(traced.encode(texts), encoder.encode(texts), atol=1e-5)
     # Batches larger than batch_size still go through sentence-transformers' own batching.
     np.testing.assert_allclose(traced.encode(texts, batch_size=2), encoder.encode(texts), atol=1e-5)
+
+
+def test_an_encoder_whose_encode_adds_a_prompt_is_not_traced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    prompted = load_encoder(device="cpu")
+    prompted._model.prompts = {"query": "query: "}
+    prompted._model.default_prompt_name = "query"
+
+    with caplog.at_level(logging.WARNING, logger="retrieval.tracing"):
+        assert prompted.trace_for_cpu() is False
+
+    assert "the traced encoder differs from the model" in caplog.text
+    assert prompted.traced is False

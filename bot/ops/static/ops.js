@@ -8,7 +8,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
-  var RULES = { negative_share: "Negative share", surge: "Surge" };
+  var RULES = { negative_share: "Negative share", surge: "Surge", shift: "Shift" };
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
