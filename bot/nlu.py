@@ -168,7 +168,7 @@ class NluService:
     def swap(self, models: NluModels) -> None:
         self.models = models
 
-    def expect(self, upcoming: Any) -> None:
+    def expect(self, upcoming: Callable[[], int]) -> None:
         """``upcoming()`` says how many messages are on their way to ``parse``; the batchers
         stop waiting for more once none are."""
         self._intents.upcoming = upcoming

@@ -148,8 +148,8 @@ def freeze_heap() -> None:
 
     The models are half a million long-lived objects. Without this, every full collection
     walks them all (290 ms, measured with the BANKING77 model) and stalls every request in
-    flight; freezing them took the load benchmark at concurrency 16 from 200 to 251
-    messages/s and p99 from 156 to 129 ms. Unfreezing first lets a reload's collection
+    flight; freezing them took the load benchmark at concurrency 16 from 200 to 273-289
+    messages/s and p99 from 156 to 108-127 ms. Unfreezing first lets a reload's collection
     reclaim the models it replaced.
 
     The price is that one full collection itself, once per load or reload (the event loop
