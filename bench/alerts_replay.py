@@ -6,15 +6,25 @@ pointed at a local receiver that checks the HMAC signature. Messages go to
 ``POST /webhooks/rest/webhook``; a clock the bench controls stamps the turns, so hours of
 stream time replay in minutes.
 
-The stream: ``--calm`` messages spread over the topics at about 20% negative, then
-``--surge`` messages in which ``--topic`` turns about 60% negative (the others stay calm).
-Texts are synthetic: a topic phrase from ``data/nlu.yml`` (an intent of that topic) joined
-to a tone sentence from ``data/sentiment.csv`` with the wanted label.
+The stream: ``--warmup`` calm messages, so the store holds some history (alerts raised then are
+printed apart: on an empty store no topic has a usual level yet), then ``--calm`` messages
+spread over the topics at about 20% negative, then ``--surge`` messages in which ``--topic``
+turns about 60% negative (the others stay calm).
+Where the texts come from (``--stream``):
+
+- ``labelled`` (the default): customer messages from ``data/eval/sentiment_stream.csv``, each
+  written for one topic and one tone and labelled as a whole. None is in the models' training
+  data (tests/data checks that).
+- ``composite``: a topic phrase from ``data/nlu.yml`` joined to a tone sentence from
+  ``data/sentiment.csv``, labelled with the tone sentence's label. Many topic phrases are
+  complaints in themselves ("my payment failed. Great, thanks!"), so the labels understate the
+  negative share the texts carry, and the tone sentences are the sentiment model's training
+  data. Kept to compare with earlier figures.
 
 Prints ONE JSON line: detection delay (messages of the surge topic and seconds of stream
-time), false alerts during the calm stretch (and for other topics during the surge), and the
-sentiment macro-recall on the stream. ``--alerts FILE`` replays other rules: the ``[alerts]``
-table of that TOML file replaces the defaults. Example:
+time), false alerts during the calm stretch (and for other topics during the surge), the alerts
+of the warm-up, and the sentiment macro-recall on the stream. ``--alerts FILE`` replays other
+rules: the ``[alerts]`` table of that TOML file replaces the defaults. Example:
 ``python bench/alerts_replay.py --models models --calm 5000 --surge 1500``
 """
 
@@ -68,10 +78,51 @@ def tone_sentences(path: Path) -> dict[str, list[str]]:
     return dict(by_label)
 
 
+def stream_messages(path: Path) -> dict[str, dict[str, list[str]]]:
+    """topic -> label -> texts, from a ``text,topic,label`` file."""
+    pool: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    with path.open(newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            if row["label"] not in LABELS:
+                fail(f"{path}:{line}: label {row['label']!r} is not one of {', '.join(LABELS)}")
+            pool[row["topic"]][row["label"]].append(row["text"].strip())
+    for topic, by_label in pool.items():
+        if missing := [label for label in LABELS if not by_label.get(label)]:
+            fail(f"{path}: topic {topic!r} has no {' or '.join(missing)} messages; add some")
+    return {topic: dict(by_label) for topic, by_label in pool.items()}
+
+
 def label_for(rng: random.Random, negative_share: float) -> str:
     if rng.random() < negative_share:
         return "negative"
     return "neutral" if rng.random() < 0.5 else "positive"
+
+
+def plan_stream(
+    rng: random.Random, topics: list[str], *, calm: int, surge: int, topic: str
+) -> list[tuple[str, str, bool]]:
+    """(topic, label, in the surge) per message. Labels are all drawn before any text, so a
+    seed gives the same plan whatever the texts and the concurrency."""
+    plan: list[tuple[str, str, bool]] = []
+    for _ in range(calm):
+        plan.append((rng.choice(topics), label_for(rng, 0.2), False))
+    for _ in range(surge):
+        which = rng.choice(topics)
+        plan.append((which, label_for(rng, 0.6 if which == topic else 0.2), True))
+    return plan
+
+
+def labelled_stream(
+    rng: random.Random,
+    pool: dict[str, dict[str, list[str]]],
+    *,
+    calm: int,
+    surge: int,
+    topic: str,
+) -> list[tuple[str, str, bool, str]]:
+    """(topic, label, in the surge, text) per message, texts drawn from ``pool``."""
+    plan = plan_stream(rng, sorted(pool), calm=calm, surge=surge, topic=topic)
+    return [(t, label, s, rng.choice(pool[t][label])) for t, label, s in plan]
 
 
 def stream(
@@ -83,16 +134,9 @@ def stream(
     surge: int,
     topic: str,
 ) -> list[tuple[str, str, bool, str]]:
-    """(topic, label, in the surge, text) per message. Labels are all drawn before the texts,
-    so a seed gives the same stream whatever the concurrency; offline tuning scripts import
-    this to replay exactly the bench's messages."""
-    topics = sorted(phrases)
-    plan: list[tuple[str, str, bool]] = []
-    for _ in range(calm):
-        plan.append((rng.choice(topics), label_for(rng, 0.2), False))
-    for _ in range(surge):
-        which = rng.choice(topics)
-        plan.append((which, label_for(rng, 0.6 if which == topic else 0.2), True))
+    """The composite stream: (topic, label, in the surge, "topic phrase. tone sentence").
+    Offline tuning scripts import this to replay exactly the bench's messages."""
+    plan = plan_stream(rng, sorted(phrases), calm=calm, surge=surge, topic=topic)
     return [
         (which, label, in_surge, f"{rng.choice(phrases[which])}. {rng.choice(tones[label])}")
         for which, label, in_surge in plan
@@ -122,10 +166,21 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     from bot.storage.schema import turns
 
     rng = random.Random(args.seed)
-    phrases = topic_phrases(REPO / "data" / "domain.yml", REPO / "data" / "nlu.yml")
-    tones = tone_sentences(REPO / "data" / "sentiment.csv")
-    if args.topic not in phrases:
-        fail(f"--topic {args.topic!r} is not one of {', '.join(sorted(phrases))}")
+    if args.stream == "labelled":
+        pool = stream_messages(Path(args.stream_file))
+        if args.topic not in pool:
+            fail(f"--topic {args.topic!r} is not one of {', '.join(sorted(pool))}")
+        plan = labelled_stream(
+            rng, pool, calm=args.warmup + args.calm, surge=args.surge, topic=args.topic
+        )
+    else:
+        phrases = topic_phrases(REPO / "data" / "domain.yml", REPO / "data" / "nlu.yml")
+        if args.topic not in phrases:
+            fail(f"--topic {args.topic!r} is not one of {', '.join(sorted(phrases))}")
+        tones = tone_sentences(REPO / "data" / "sentiment.csv")
+        plan = stream(
+            rng, phrases, tones, calm=args.warmup + args.calm, surge=args.surge, topic=args.topic
+        )
 
     # The stream's clock: every turn the store writes is stamped with it.
     clock = {"now": datetime.now(UTC)}
@@ -180,8 +235,8 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
             fail(f"the models did not load: {app[RUNTIME].error}")
         stream_start = clock["now"]
         sent: dict[str, tuple[str, str, float, bool]] = {}  # id -> (topic, label, ts, surge)
-        plan = stream(rng, phrases, tones, calm=args.calm, surge=args.surge, topic=args.topic)
-        surge_at = stream_start + timedelta(seconds=args.calm * args.step)
+        calm_at = stream_start + timedelta(seconds=args.warmup * args.step)
+        surge_at = stream_start + timedelta(seconds=(args.warmup + args.calm) * args.step)
 
         async def send(i: int, text: str) -> None:
             response = await client.post(
@@ -219,7 +274,10 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     def at(alert: dict[str, Any]) -> float:
         return datetime.fromisoformat(alert["opened_at"]).timestamp()
 
-    calm_false = [a for a in opened if at(a) < surge_ts]
+    stream_start_ts = stream_start.timestamp()
+    calm_ts = calm_at.timestamp()
+    warmup_alerts = [a for a in opened if at(a) < calm_ts]
+    calm_false = [a for a in opened if calm_ts <= at(a) < surge_ts]
     other_false = [a for a in opened if at(a) >= surge_ts and a["topic"] not in (args.topic, "*")]
     detected = sorted((a for a in opened if a["topic"] == args.topic and at(a) >= surge_ts), key=at)
     delay_messages = delay_seconds = None
@@ -243,9 +301,17 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         ]
         return round(sum(x == "negative" for x in labels) / max(1, len(labels)), 3)
 
+    def listed(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {"rule": a["rule"], "topic": a["topic"], "stream_s": round(at(a) - stream_start_ts)}
+            for a in alerts
+        ]
+
     return {
         "bench": "alerts_replay",
+        "stream": args.stream,
         "messages": len(sent),
+        "warmup_messages": args.warmup,
         "calm_messages": args.calm,
         "surge_messages": args.surge,
         "surge_topic": args.topic,
@@ -256,6 +322,8 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         "detected_by": detected[0]["rule"] if detected else None,
         "false_alerts_calm": len(calm_false),
         "false_alerts_other_topics_during_surge": len(other_false),
+        "false_alerts": listed(calm_false + other_false),
+        "warmup_alerts": listed(warmup_alerts),
         "overall_alerts": sum(1 for a in opened if a["topic"] == "*"),
         "sentiment_macro_recall": round(macro_recall(pairs), 4),
         "topic_negative_share_labelled": {
@@ -275,8 +343,22 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=str(REPO / "models"))
+    parser.add_argument(
+        "--warmup", type=int, default=1000, help="calm messages before the measured stretch"
+    )
     parser.add_argument("--calm", type=int, default=5000, help="calm messages before the surge")
     parser.add_argument("--surge", type=int, default=1500, help="messages after the surge starts")
+    parser.add_argument(
+        "--stream",
+        choices=("labelled", "composite"),
+        default="labelled",
+        help="labelled: whole messages from --stream-file; composite: topic phrase + tone sentence",
+    )
+    parser.add_argument(
+        "--stream-file",
+        default=str(REPO / "data" / "eval" / "sentiment_stream.csv"),
+        help="text,topic,label rows for the labelled stream",
+    )
     parser.add_argument("--topic", default="payments", help="the topic that surges")
     parser.add_argument("--step", type=float, default=2.0, help="stream seconds per message")
     parser.add_argument("--concurrency", type=int, default=8, help="messages in flight")
@@ -291,6 +373,8 @@ def main() -> None:
             f"no trained {' and '.join(missing)} model under {models}/; "
             "run `make run` (or `make models`) first, or pass --models DIR"
         )
+    if args.stream == "labelled" and not Path(args.stream_file).is_file():
+        fail(f"no stream file at {args.stream_file}; pass --stream-file FILE or --stream composite")
     print(json.dumps(asyncio.run(replay(args))))
 
 

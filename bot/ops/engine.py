@@ -166,6 +166,15 @@ class ShiftState:
         self.negatives += int(negative)
 
 
+def _usually_there(usual: float | None, n: int, threshold: float) -> bool:
+    """Whether a window of ``n`` messages at the scope's usual share reaches ``threshold``
+    within three standard errors. For such a scope (complaints, say) the threshold is a coin
+    flip every window, not news; the shift rule tests it against its own level instead."""
+    if usual is None or not n:
+        return False
+    return usual + 3 * math.sqrt(usual * (1 - usual) / n) >= threshold
+
+
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     rule: str
@@ -249,6 +258,7 @@ class AlertEngine:
         # Buckets small enough that every window spans at least 30 of them.
         self.res = max(1.0, math.floor(min(windows) / 30))
         self._span_share = self._span(c.negative_share.window_s)
+        self._span_share_usual = self._span(c.negative_share.window_s + c.negative_share.baseline_s)
         self._span_surge = self._span(c.surge.window_s)
         self._span_baseline = self._span(c.surge.window_s + c.surge.baseline_s)
         self._span_gauge = self._span(c.gauge_window_s)
@@ -261,6 +271,8 @@ class AlertEngine:
         counts = self.scopes.get(name)
         if counts is None:
             spans = [self._span_share, self._span_gauge]
+            if self.config.negative_share.baseline_s:
+                spans.append(self._span_share_usual)
             if self.config.surge.enabled:
                 spans += [self._span_surge, self._span_baseline]
             if self.config.shift.enabled:
@@ -329,14 +341,25 @@ class AlertEngine:
         if share_rule.enabled:
             n, neg = counts.window(self._span_share)
             share = neg / n if n else 0.0
+            usual: float | None = None
+            base_n = 0
+            if share_rule.baseline_s:
+                total_n, total_neg = counts.window(self._span_share_usual)
+                base_n = total_n - n
+                if base_n >= share_rule.min_volume:
+                    usual = (total_neg - neg) / base_n
             results.append(
                 Evaluation(
                     SHARE_RULE,
                     scope,
-                    fires=n >= share_rule.min_volume and share >= share_rule.threshold,
+                    fires=n >= share_rule.min_volume
+                    and share >= share_rule.threshold
+                    and not _usually_there(usual, n, share_rule.threshold),
                     volume=n,
                     negatives=neg,
                     share=share,
+                    baseline=usual,
+                    baseline_volume=base_n if share_rule.baseline_s else None,
                     threshold=share_rule.threshold,
                     window_s=share_rule.window_s,
                 )

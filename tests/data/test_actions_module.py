@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -29,6 +30,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "eval/intent_paraphrases.csv": ("text", "intent"),
     "eval/out_of_domain.csv": ("text",),
     "eval/sentiment_holdout.csv": ("text", "label"),
+    "eval/sentiment_stream.csv": ("text", "topic", "label"),
     "eval/retrieval_queries.csv": ("text", "id"),
 }
 
@@ -289,6 +291,26 @@ def test_sentiment_holdout_is_balanced_and_disjoint_from_training_sentiment() ->
     _, train = _read_csv(DATA / "sentiment.csv")
     train_texts = {row["text"].strip().lower() for row in train}
     assert not {row["text"].strip().lower() for row in rows} & train_texts
+
+
+def test_sentiment_stream_covers_every_dashboard_topic_and_tone_thirty_times() -> None:
+    categories = yaml.safe_load((DATA / "domain.yml").read_text())["categories"]
+    topics = set(categories.values()) - {"conversation", "feedback"}
+    _, rows = _read_csv(DATA / "eval" / "sentiment_stream.csv")
+    counts = Counter((row["topic"], row["label"]) for row in rows)
+    assert counts == {(topic, label): 30 for topic in topics for label in SENTIMENT_LABELS}
+
+
+def test_sentiment_stream_is_held_out_from_every_training_and_eval_text() -> None:
+    _, rows = _read_csv(DATA / "eval" / "sentiment_stream.csv")
+    texts = [row["text"].strip().lower() for row in rows]
+    assert len(set(texts)) == len(texts)
+    seen = {row["text"].strip().lower() for row in _read_csv(DATA / "sentiment.csv")[1]}
+    seen |= {r["text"].strip().lower() for r in _read_csv(DATA / "eval/sentiment_holdout.csv")[1]}
+    for block in yaml.safe_load((DATA / "nlu.yml").read_text())["nlu"]:
+        for line in str(block.get("examples", "")).splitlines():
+            seen.add(line.strip().removeprefix("- ").strip().lower())
+    assert not set(texts) & seen
 
 
 def test_orders_have_valid_statuses_and_tracking_only_once_shipped() -> None:

@@ -19,8 +19,9 @@ def test_defaults_when_absent() -> None:
     # The surge rule is there for whoever turns it on; the shift rule is the default detector.
     assert not config.surge.enabled and config.surge.z == 4.0
     assert config.shift == ShiftRule(
-        enabled=True, baseline_s=86400, min_baseline_volume=100, increase=0.15, h=8.0
+        enabled=True, baseline_s=86400, min_baseline_volume=100, increase=0.15, h=7.5
     )
+    assert config.negative_share.baseline_s == 86400
     assert config.webhooks == ()
     assert config.horizon_s == 600 + 86400
 
@@ -38,6 +39,7 @@ overall = false
 threshold = 0.5
 window = "5m"
 min_volume = 30
+baseline = 0
 [alerts.surge]
 enabled = true
 baseline = "12h"
@@ -45,7 +47,7 @@ z = 3.5
 [alerts.shift]
 baseline = "6h"
 min_baseline_volume = 50
-increase = 0.2
+increase = 0.3
 h = 6
 [[alerts.webhooks]]
 url = "https://hooks.example.com/x"
@@ -58,10 +60,11 @@ secret = "s3cret"
     assert config.retention_days == 7 and config.cooldown_s == 900 and config.auto_resolve_s == 0
     assert not config.overall
     assert config.negative_share.window_s == 300 and config.negative_share.min_volume == 30
+    assert config.negative_share.baseline_s == 0
     assert config.surge.enabled
     assert config.surge.baseline_s == 12 * 3600 and config.surge.z == 3.5
     assert config.shift == ShiftRule(
-        baseline_s=6 * 3600, min_baseline_volume=50, increase=0.2, h=6.0
+        baseline_s=6 * 3600, min_baseline_volume=50, increase=0.3, h=6.0
     )
     assert config.webhooks == (WebhookTarget("https://hooks.example.com/x", "slack", "s3cret"),)
 
@@ -78,6 +81,16 @@ secret = "s3cret"
             {"negative_share": {"min_volume": 0}},
             "setting alerts.negative_share.min_volume=0 is invalid: "
             "expected an integer >= 1 (messages in the window)",
+        ),
+        (
+            {"negative_share": {"baseline": "-1h"}},
+            "setting alerts.negative_share.baseline='-1h' is invalid: "
+            "expected a duration like '90s', '15m', '2h', '1d' or a number of seconds",
+        ),
+        (
+            {"negative_share": {"min_baseline_volume": 100}},
+            "setting alerts.negative_share.min_baseline_volume is unknown: "
+            "expected one of baseline, enabled, min_volume, threshold, window",
         ),
         (
             {"surge": {"window": "ten minutes"}},

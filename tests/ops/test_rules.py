@@ -21,8 +21,10 @@ T0 = 1_700_000_000.0
 
 
 def share_only(**rule: object) -> AlertsConfig:
+    """The share rule alone; without its usual-level exemption unless ``baseline_s`` is given."""
+    settings = {"threshold": 0.5, "window_s": 600, "min_volume": 10, "baseline_s": 0, **rule}
     return AlertsConfig(
-        negative_share=ShareRule(**{"threshold": 0.5, "window_s": 600, "min_volume": 10, **rule}),  # type: ignore[arg-type]
+        negative_share=ShareRule(**settings),  # type: ignore[arg-type]
         surge=SurgeRule(enabled=False),
         shift=ShiftRule(enabled=False),
         overall=False,
@@ -140,6 +142,46 @@ def test_a_quiet_alert_resolves_itself_and_cools_down() -> None:
     opened(feed(engine2, "orders", [True] * 10, T0, 5))
     assert engine2.tick(T0 + 100) == []
     assert [c.kind for c in engine2.tick(T0 + 45 + 900)] == ["resolve"]
+
+
+def history(topic: str, share: float, hours: int, seed: int = 5) -> list[Observation]:
+    """A message a minute for ``hours`` up to ten minutes before T0, ``share`` negative."""
+    rng = random.Random(seed)
+    start = T0 - 600 - hours * 3600
+    return [Observation(start + i * 60, topic, rng.random() < share) for i in range(hours * 60)]
+
+
+def test_share_rule_leaves_a_topic_that_is_usually_that_negative_to_the_shift_rule() -> None:
+    usual = share_only(threshold=0.75, min_volume=20, baseline_s=86400)
+    engine = AlertEngine(usual)
+    engine.seed(history("feedback", 0.85, hours=6))
+    # A window as negative as complaints always are: no news, no alert.
+    assert opened(feed(engine, "feedback", [True] * 18 + [False] * 2, T0, 10)) == []
+    evaluation = next(e for e in engine.evaluate("feedback") if e.rule == SHARE_RULE)
+    assert evaluation.share == 0.9 and not evaluation.fires
+    assert evaluation.baseline is not None and 0.8 < evaluation.baseline < 0.9
+    # Without the exemption the same window alerts.
+    plain = AlertEngine(share_only(threshold=0.75, min_volume=20))
+    plain.seed(history("feedback", 0.85, hours=6))
+    assert len(opened(feed(plain, "feedback", [True] * 18 + [False] * 2, T0, 10))) == 1
+
+
+def test_share_rule_exempts_a_topic_whose_usual_share_reaches_the_threshold_by_chance() -> None:
+    # 55% usually: a window of 20 reaches 75% in about one window in fifty.
+    engine = AlertEngine(share_only(threshold=0.75, min_volume=20, baseline_s=86400))
+    engine.seed(history("feedback", 0.55, hours=6))
+    assert opened(feed(engine, "feedback", [True] * 16 + [False] * 4, T0, 10)) == []
+
+
+def test_share_rule_still_alerts_a_topic_that_is_usually_calm() -> None:
+    engine = AlertEngine(share_only(threshold=0.75, min_volume=20, baseline_s=86400))
+    engine.seed(history("payments", 0.2, hours=6))
+    [change] = opened(feed(engine, "payments", [True] * 16 + [False] * 4, T0, 10))
+    assert change.evaluation is not None and change.evaluation.share == 0.8
+    assert change.evaluation.baseline is not None and change.evaluation.baseline < 0.3
+    # No history yet: nothing says the share is usual, so the threshold decides.
+    fresh = AlertEngine(share_only(threshold=0.75, min_volume=20, baseline_s=86400))
+    assert len(opened(feed(fresh, "feedback", [True] * 20, T0, 10))) == 1
 
 
 def test_surge_against_the_trailing_baseline() -> None:

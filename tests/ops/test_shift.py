@@ -78,8 +78,10 @@ def test_shift_rule_alerts_within_fifty_messages_of_a_surge() -> None:
         evaluation = alert.evaluation
         assert evaluation is not None and evaluation.baseline is not None
         assert 0.15 < evaluation.baseline < 0.25
-        # The run since the statistic last stood at zero: mostly the surge, well above usual.
-        assert evaluation.share > evaluation.baseline + 0.1 and evaluation.volume >= delay
+        # The run since the statistic last stood at zero, the detector's estimate of when the
+        # rise began: the surge so far (give or take its first messages), well above usual.
+        assert evaluation.share > evaluation.baseline + 0.1
+        assert evaluation.volume >= delay - 3, (seed, evaluation.volume, delay)
 
 
 def test_shift_rule_is_counted_in_messages_not_time() -> None:
@@ -131,7 +133,7 @@ def test_an_open_shift_alert_is_kept_fresh_then_resolves_and_cools_down() -> Non
     # One alert while the surge lasts, its statistic capped at the threshold, fired on by the
     # surge to the end, so it has not resolved.
     assert engine.active[(SHIFT_RULE, "payments")] is first.alert
-    assert engine.shifts["payments"].statistic <= 8.0
+    assert engine.shifts["payments"].statistic <= ShiftRule().h
     assert first.alert.last_fired_at >= surge[-1].ts - 60
     assert [c.kind for c in changes if c.kind == "resolve"] == []
     # Calm again: the rule stops firing within a few messages, and auto-resolve (900 s) closes it.
@@ -153,7 +155,7 @@ def test_an_open_shift_alert_is_kept_fresh_then_resolves_and_cools_down() -> Non
 def test_seeding_rebuilds_the_shift_statistic() -> None:
     stream = bench_stream(1)
     # Stop a few messages into the surge, with the statistic on its way up but below h.
-    cut = 5000 + 60
+    cut = 5000 + 30
     live = AlertEngine(AlertsConfig())
     assert opened(feed(live, stream[:cut])) == []
     assert live.shifts["payments"].statistic > 0
@@ -207,7 +209,7 @@ def test_a_shift_alert_says_what_rose_and_from_where() -> None:
     assert f"({evaluation.negatives}/{evaluation.volume}) since the rise began" in text
     assert text.endswith(f"against a baseline of {evaluation.baseline:.0%}")
     details = evaluation.details()
-    assert details["statistic"] == 8.0 and details["threshold"] == 8.0
+    assert details["statistic"] == details["threshold"] == ShiftRule().h
 
 
 def test_the_horizon_reaches_back_over_the_shift_baseline() -> None:

@@ -8,6 +8,7 @@ files.
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
 from collections import Counter
 from pathlib import Path
@@ -197,3 +198,94 @@ def test_sentiment_defaults_hold_out_the_full_split(sentiment: ModuleType) -> No
     args = sentiment.parse_args([])
 
     assert (args.max_minutes, args.limit, args.holdout_limit, args.extra) == (30.0, None, None, "")
+
+
+@pytest.fixture(scope="module")
+def replay() -> ModuleType:
+    return load_bench("alerts_replay")
+
+
+@pytest.fixture(scope="module")
+def resample() -> ModuleType:
+    return load_bench("alerts_resample")
+
+
+TONES = ("negative", "neutral", "positive")
+
+
+def tiny_pool() -> dict[str, dict[str, list[str]]]:
+    return {
+        topic: {tone: [f"{topic} {tone} {i}" for i in range(3)] for tone in TONES}
+        for topic in ("orders", "payments", "shipping")
+    }
+
+
+def test_alerts_stream_draws_whole_messages_of_the_planned_topic_and_tone(
+    replay: ModuleType,
+) -> None:
+    pool = tiny_pool()
+    plan = replay.labelled_stream(random.Random(4), pool, calm=3000, surge=3000, topic="payments")
+    assert plan == replay.labelled_stream(
+        random.Random(4), pool, calm=3000, surge=3000, topic="payments"
+    )
+    assert all(text in pool[topic][label] for topic, label, _s, text in plan)
+
+    def negative_share(topic_is_payments: bool, surge: bool) -> float:
+        labels = [
+            label
+            for t, label, s, _x in plan
+            if (t == "payments") == topic_is_payments and s == surge
+        ]
+        return sum(label == "negative" for label in labels) / len(labels)
+
+    assert 0.15 < negative_share(True, surge=False) < 0.25
+    assert 0.54 < negative_share(True, surge=True) < 0.66
+    assert 0.16 < negative_share(False, surge=True) < 0.24
+
+
+def test_alerts_stream_file_names_the_line_of_a_bad_label(
+    replay: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "stream.csv"
+    file.write_text("text,topic,label\nfine,orders,neutral\nugh,orders,angry\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        replay.stream_messages(file)
+    assert f"{file}:3: label 'angry' is not one of negative, neutral, positive" in (
+        capsys.readouterr().err
+    )
+
+
+def test_alerts_stream_file_needs_every_tone_per_topic(
+    replay: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "stream.csv"
+    file.write_text("text,topic,label\nfine,orders,neutral\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        replay.stream_messages(file)
+    assert "topic 'orders' has no negative or positive messages; add some" in (
+        capsys.readouterr().err
+    )
+
+
+def test_resampled_run_counts_delay_and_false_alerts_like_the_replay(
+    resample: ModuleType,
+) -> None:
+    import argparse
+
+    pool = tiny_pool()
+    # A perfect reader: every message's own topic and tone.
+    read = {
+        text: (topic, tone == "negative")
+        for topic, by_tone in pool.items()
+        for tone, texts in by_tone.items()
+        for text in texts
+    }
+    args = argparse.Namespace(
+        warmup=600, calm=3000, surge=1500, topic="payments", step=2.0, concurrency=8
+    )
+    run = resample.one_run(args, {}, pool, read, seed=0)
+    assert run["calm"] == 0 and run["other"] == 0
+    assert run["delay"] is not None and 5 <= run["delay"] <= 50
+    # With no surge there is nothing to find.
+    calm_only = argparse.Namespace(**{**vars(args), "surge": 0})
+    assert resample.one_run(calm_only, {}, pool, read, seed=0)["delay"] is None
