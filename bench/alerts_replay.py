@@ -49,8 +49,18 @@ LABELS = ("negative", "neutral", "positive")
 
 
 def fail(message: str) -> None:
-    print(f"alerts_replay: {message}", file=sys.stderr)
+    print(f"{Path(sys.argv[0]).stem}: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def require_models(models: Path) -> None:
+    """Exit with the fix when ``models`` lacks a trained intent or sentiment model."""
+    missing = [p for p in ("intent", "sentiment") if not (models / p / "frontdesk.json").is_file()]
+    if missing:
+        fail(
+            f"no trained {' and '.join(missing)} model under {models}/; "
+            "run `make run` (or `make models`) first, or pass --models DIR"
+        )
 
 
 def topic_phrases(domain_file: Path, nlu_file: Path) -> dict[str, list[str]]:
@@ -366,13 +376,7 @@ def main() -> None:
     parser.add_argument("--alerts", help="a TOML file whose [alerts] table replaces the defaults")
     parser.add_argument("--workdir", default=str(REPO / "var" / "bench"))
     args = parser.parse_args()
-    models = Path(args.models)
-    missing = [p for p in ("intent", "sentiment") if not (models / p / "frontdesk.json").is_file()]
-    if missing:
-        fail(
-            f"no trained {' and '.join(missing)} model under {models}/; "
-            "run `make run` (or `make models`) first, or pass --models DIR"
-        )
+    require_models(Path(args.models))
     if args.stream == "labelled" and not Path(args.stream_file).is_file():
         fail(f"no stream file at {args.stream_file}; pass --stream-file FILE or --stream composite")
     print(json.dumps(asyncio.run(replay(args))))

@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from alerts_replay import REPO, fail, labelled_stream, stream_messages
+from alerts_replay import REPO, fail, labelled_stream, require_models, stream_messages
 
 
 def read_messages(models: Path, texts: list[str]) -> dict[str, tuple[str, bool]]:
@@ -113,12 +113,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     models = Path(args.models)
-    missing = [p for p in ("intent", "sentiment") if not (models / p / "frontdesk.json").is_file()]
-    if missing:
-        fail(
-            f"no trained {' and '.join(missing)} model under {models}/; "
-            "run `make run` (or `make models`) first, or pass --models DIR"
-        )
+    require_models(models)
     if not Path(args.stream_file).is_file():
         fail(f"no stream file at {args.stream_file}; pass --stream-file FILE")
     if args.runs < 1:

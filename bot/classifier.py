@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.sparse import SparseScorer
-from retrieval.tracing import TRACE_EXAMPLE, WARNINGS_LOCK, checked_trace
+from retrieval.tracing import TRACE_EXAMPLE, checked_trace
 
 log = logging.getLogger(__name__)
 
@@ -185,23 +184,6 @@ def trace_for_cpu(model: Any, tokenizer: Any) -> Any | None:
     return checked_trace("model", trace, model, logits)
 
 
-def quantize_linear_layers(model: Any) -> Any:
-    """int8 weights for the linear layers, for CPU inference.
-
-    Measured on the demo intent model, one thread: 21 -> 10.5 ms per single message and
-    4.0 -> 2.6 ms per message in batches of 16, with the same held-out paraphrase accuracy
-    (0.983 both).
-    """
-    import torch
-
-    with WARNINGS_LOCK, warnings.catch_warnings():
-        # torch marks eager-mode quantization deprecated in favour of torchao, which is not a
-        # dependency; the API is present and works in the pinned torch release.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-
-
 def _load_sparse(card: ModelCard, spec: Any) -> tuple[SparseScorer, tuple[float, float]]:
     try:
         path = card.path / str(spec["file"])
@@ -270,6 +252,8 @@ class TextClassifier:
         if quantize is None:
             quantize = self.device == "cpu"
         if quantize and self.device == "cpu":
+            from bot.quantization import quantize_linear_layers
+
             model = quantize_linear_layers(model)
         self.model = model.to(self.device)
         # On the CPU a traced graph runs the whole forward pass in C++: a single message

@@ -34,10 +34,13 @@ def test_length_groups_of_nothing_is_nothing() -> None:
     assert length_groups([], call_overhead=48) == []
 
 
-def test_grouped_batch_scores_match_one_message_at_a_time(tiny_models: TinyModels) -> None:
-    # Full precision: int8 activations are scaled per batch, so there the answers also move
-    # with the batch's other rows; this test is about the padding.
-    classifier = TextClassifier.load(tiny_models.intent, device="cpu", quantize=False)
+@pytest.mark.parametrize("quantize", [False, True], ids=["fp32", "int8"])
+def test_grouped_batch_scores_match_one_message_at_a_time(
+    tiny_models: TinyModels, quantize: bool
+) -> None:
+    # int8 too: its activations are scaled per row, so a message's batch-mates (and their
+    # padding) cannot move its answer, as they could under per-batch dynamic quantization.
+    classifier = TextClassifier.load(tiny_models.intent, device="cpu", quantize=quantize)
     texts = [
         "hi",
         "where is my order NW-10003, it was supposed to arrive last week and nobody answers",
