@@ -97,12 +97,18 @@ class NluModels:
 
     @classmethod
     def load(
-        cls, intent_dir: Path, sentiment_dir: Path | None, device: str | None = None
+        cls,
+        intent_dir: Path,
+        sentiment_dir: Path | None,
+        device: str | None = None,
+        quantization: str | None = None,
     ) -> NluModels:
-        intent = TextClassifier.load(intent_dir, device=device or None)
+        intent = TextClassifier.load(intent_dir, device=device or None, quantize=quantization)
         sentiment = None
         if sentiment_dir is not None:
-            sentiment = TextClassifier.load(sentiment_dir, device=device or None)
+            sentiment = TextClassifier.load(
+                sentiment_dir, device=device or None, quantize=quantization
+            )
         return cls(intent, sentiment)
 
     def classify(self, texts: Sequence[str]) -> list[tuple[Prediction, Prediction | None]]:

@@ -17,15 +17,22 @@ closer to fp32 (finer scales).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
+from retrieval.tracing import WARNINGS_LOCK
+
 
 class RowwiseInt8Linear(nn.Module):
     """``nn.Linear`` with int8 weights (a scale per output channel) and int8 activations (a
     scale per row), accumulated in int32."""
+
+    weight_t: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: torch.Tensor | None
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
@@ -72,3 +79,15 @@ def quantize_linear_layers(model: Any) -> Any:
         else:
             quantize_linear_layers(child)
     return model
+
+
+def quantize_per_batch(model: Any) -> Any:
+    """PyTorch's dynamic quantization: one activation scale per batch. About a tenth more
+    throughput than :func:`quantize_linear_layers` on the 2-core serving bench, at the cost of
+    labels that can move with a message's batch-mates (``quantization = "int8-batch"``)."""
+    with WARNINGS_LOCK, warnings.catch_warnings():
+        # Deprecated in favour of torchao, which is not a dependency; present and working in
+        # the pinned torch release.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)

@@ -190,7 +190,12 @@ def _load_blocking(config: Config) -> Loaded:
     if sentiment_dir is not None and not sentiment_dir.exists():
         log.warning("no sentiment model at %s; sentiment is not recorded", sentiment_dir)
         sentiment_dir = None
-    models = NluModels.load(config.intent_model_path, sentiment_dir, device=config.device or None)
+    models = NluModels.load(
+        config.intent_model_path,
+        sentiment_dir,
+        device=config.device or None,
+        quantization=config.quantization,
+    )
     index: AnswerIndex | None = None
     if config.index_path.exists():
         encoder = load_encoder(config.encoder, device=config.device or None)

@@ -53,6 +53,27 @@ def test_grouped_batch_scores_match_one_message_at_a_time(
         assert row == pytest.approx(classifier.probabilities([text])[0], abs=1e-4)
 
 
+ROW = "bot.quantization.RowwiseInt8Linear"
+BATCH = "torch.ao.nn.quantized.dynamic.modules.linear.Linear"
+FLOAT = "torch.nn.modules.linear.Linear"
+
+
+@pytest.mark.parametrize(
+    ("quantize", "layer"),
+    [(None, ROW), ("int8-row", ROW), ("int8-batch", BATCH), ("off", FLOAT), (False, FLOAT)],
+)
+def test_the_quantization_setting_picks_the_linear_layers(
+    tiny_models: TinyModels, quantize: bool | str | None, layer: str
+) -> None:
+    classifier = TextClassifier.load(tiny_models.intent, device="cpu", quantize=quantize)
+    kinds = {f"{type(m).__module__}.{type(m).__name__}" for m in classifier.model.modules()}
+    assert layer in kinds
+    assert not kinds & ({ROW, BATCH, FLOAT} - {layer})
+    # Every form still answers, and through its checked trace.
+    assert classifier.traced
+    assert classifier.predict(["where is my order"])[0].top_label in classifier.labels
+
+
 def _with_sparse(tiny_models: TinyModels, tmp_path: Path, weight: float) -> Path:
     import csv
     import json

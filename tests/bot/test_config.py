@@ -40,6 +40,7 @@ def test_load_without_file_or_variables_gives_the_documented_defaults() -> None:
     assert config.rate_limit_per_ip == 600
     assert config.mask_pii_in_storage is False
     assert config.log_level == "INFO"
+    assert config.quantization == "int8-row"
     assert config.extra == {}
 
 
@@ -259,6 +260,12 @@ def test_a_settings_section_that_is_not_a_table_is_an_error(tmp_path: Path) -> N
             {"FRONTDESK_LOG_LEVEL": "LOUD"},
             "setting log_level='LOUD' is invalid: expected one of DEBUG, INFO, WARNING, ERROR",
         ),
+        (
+            {"FRONTDESK_QUANTIZATION": "int4"},
+            "setting quantization='int4' is invalid: expected one of int8-row (a message's "
+            "labels do not depend on its batch), int8-batch (about a tenth more throughput; "
+            "labels may move with the batch) or off (fp32)",
+        ),
     ],
     ids=[
         "port-not-a-number",
@@ -271,6 +278,7 @@ def test_a_settings_section_that_is_not_a_table_is_an_error(tmp_path: Path) -> N
         "rate-limit-negative",
         "timeout-negative",
         "log-level-unknown",
+        "quantization-unknown",
     ],
 )
 def test_a_bad_value_raises_config_error_naming_key_value_and_expected_form(

@@ -56,6 +56,28 @@ async def test_reload_swaps_models_while_requests_keep_being_answered(
     assert await talk(99) == 200
 
 
+async def test_the_served_models_are_quantized_as_configured(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    from torch import nn
+
+    from bot.quantization import RowwiseInt8Linear
+
+    for mode, layer in (("int8-row", RowwiseInt8Linear), ("off", nn.Linear)):
+        config = app_config(tmp_path, models_dir=tiny_models.models_dir, quantization=mode)
+        app = create_app(config)
+        client: TestClient = await aiohttp_client(app)
+        await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
+        models = app[RUNTIME].get().nlu.models
+        for classifier in (models.intent, models.sentiment):
+            assert classifier is not None
+            assert {type(m) for m in classifier.model.modules()} & {
+                RowwiseInt8Linear,
+                nn.Linear,
+            } == {layer}
+        await client.close()
+
+
 class Node:
     """Something a reference cycle can be made of."""
 
