@@ -6,6 +6,8 @@ one transaction, so a failure leaves either all of it or none of it.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -372,13 +374,27 @@ async def _create_tables(engine: AsyncEngine, attempts: int = 3) -> None:
                 raise
 
 
+WAL_ATTEMPTS = 100
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (staff, ops) run while the bot writes; the busy timeout rides out
-    # the short write locks of concurrent requests instead of failing them.
+    # the short write locks of concurrent requests instead of failing them. It comes first,
+    # so the statements after it wait for another connection's lock.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Turning a fresh file to WAL takes an exclusive lock, and SQLite answers "database is
+    # locked" at once, without the busy handler, while another connection (a second
+    # process starting on the same new file) is doing the same: try again for a while.
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -481,6 +481,20 @@ async def test_several_processes_opening_a_fresh_database_at_once_all_succeed(
             await store.close()
 
 
+async def test_several_processes_turning_a_fresh_sqlite_file_to_wal_at_once_all_succeed(
+    tmp_path: Path,
+) -> None:
+    # Turning a new file to WAL is refused at once ("database is locked") while another
+    # connection does the same; one race in a dozen hit it, so race many fresh files.
+    for round_ in range(30):
+        url = f"sqlite+aiosqlite:///{tmp_path / f'race-{round_}.sqlite3'}"
+        results = await asyncio.gather(*(Store.open(url) for _ in range(6)), return_exceptions=True)
+        stores = [r for r in results if isinstance(r, Store)]
+        for store in stores:
+            await store.close()
+        assert len(stores) == 6, [r for r in results if not isinstance(r, Store)]
+
+
 async def test_a_long_staff_read_does_not_hold_up_the_chats_writes(sqlite_url: str) -> None:
     store = await Store.open(sqlite_url, pool_timeout_s=0.2)
     try:
