@@ -92,7 +92,12 @@ def stream_messages(path: Path) -> dict[str, dict[str, list[str]]]:
     """topic -> label -> texts, from a ``text,topic,label`` file."""
     pool: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     with path.open(newline="", encoding="utf-8") as handle:
-        for line, row in enumerate(csv.DictReader(handle), start=2):
+        reader = csv.DictReader(handle)
+        if missing := {"text", "topic", "label"} - set(reader.fieldnames or ()):
+            fail(
+                f"{path}:1: no {', '.join(sorted(missing))} column; the header is text,topic,label"
+            )
+        for line, row in enumerate(reader, start=2):
             if row["label"] not in LABELS:
                 fail(f"{path}:{line}: label {row['label']!r} is not one of {', '.join(LABELS)}")
             pool[row["topic"]][row["label"]].append(row["text"].strip())

@@ -255,6 +255,16 @@ def test_alerts_stream_file_names_the_line_of_a_bad_label(
     )
 
 
+def test_alerts_stream_file_names_a_missing_column(
+    replay: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "stream.csv"
+    file.write_text("text,label\nfine,neutral\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        replay.stream_messages(file)
+    assert f"{file}:1: no topic column; the header is text,topic,label" in capsys.readouterr().err
+
+
 def test_alerts_stream_file_needs_every_tone_per_topic(
     replay: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
