@@ -243,38 +243,33 @@ def test_alerts_stream_draws_whole_messages_of_the_planned_topic_and_tone(
     assert 0.16 < negative_share(False, surge=True) < 0.24
 
 
-def test_alerts_stream_file_names_the_line_of_a_bad_label(
-    replay: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "text,topic,label\nfine,orders,neutral\nugh,orders,angry\n",
+            "{file}:3: label 'angry' is not one of negative, neutral, positive",
+        ),
+        ("text,label\nfine,neutral\n", "{file}:1: no topic column; the header is text,topic,label"),
+        (
+            "text,topic,label\nfine,orders,neutral\n",
+            "{file}: topic 'orders' has no negative or positive messages; add some",
+        ),
+    ],
+    ids=["bad-label", "missing-column", "missing-tones"],
+)
+def test_alerts_stream_file_errors_name_the_file_line_and_fix(
+    replay: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+    message: str,
 ) -> None:
     file = tmp_path / "stream.csv"
-    file.write_text("text,topic,label\nfine,orders,neutral\nugh,orders,angry\n", encoding="utf-8")
+    file.write_text(content, encoding="utf-8")
     with pytest.raises(SystemExit):
         replay.stream_messages(file)
-    assert f"{file}:3: label 'angry' is not one of negative, neutral, positive" in (
-        capsys.readouterr().err
-    )
-
-
-def test_alerts_stream_file_names_a_missing_column(
-    replay: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    file = tmp_path / "stream.csv"
-    file.write_text("text,label\nfine,neutral\n", encoding="utf-8")
-    with pytest.raises(SystemExit):
-        replay.stream_messages(file)
-    assert f"{file}:1: no topic column; the header is text,topic,label" in capsys.readouterr().err
-
-
-def test_alerts_stream_file_needs_every_tone_per_topic(
-    replay: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    file = tmp_path / "stream.csv"
-    file.write_text("text,topic,label\nfine,orders,neutral\n", encoding="utf-8")
-    with pytest.raises(SystemExit):
-        replay.stream_messages(file)
-    assert "topic 'orders' has no negative or positive messages; add some" in (
-        capsys.readouterr().err
-    )
+    assert message.format(file=file) in capsys.readouterr().err
 
 
 def test_resampled_run_counts_delay_and_false_alerts_like_the_replay(
