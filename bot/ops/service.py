@@ -28,7 +28,6 @@ from bot.ops.engine import (
     ACKNOWLEDGED,
     ACTIVE,
     OPEN,
-    RESOLVED,
     AlertEngine,
     AlertState,
     Observation,
@@ -320,11 +319,9 @@ class OpsService:
                 at=at,
             )
         elif change.kind == "resolve" and state.id is not None:
-            before = await self.store.alert(state.id)
-            if before is None or before.state == RESOLVED:
-                return  # resolved elsewhere meanwhile (staff, another process) and announced there
-            resolved = await self.store.resolve(state.id, "auto", at)
-            if resolved is not None:
+            resolved, changed = await self.store.resolve(state.id, "auto", at)
+            # Unchanged: resolved elsewhere meanwhile (staff, another process), announced there.
+            if resolved is not None and changed:
                 self.dispatcher.notify("alert.resolved", resolved.public())
 
     def _update_gauges(self) -> None:
@@ -350,11 +347,9 @@ class OpsService:
     async def resolve(self, alert_id: int, by: str) -> tuple[Alert | None, bool]:
         """Resolve an alert; returns it and whether this call changed its state."""
         async with self._lock:
-            before = await self.store.alert(alert_id)
-            if before is None or before.state == RESOLVED:
-                return before, False
-            alert = await self.store.resolve(alert_id, by, self.clock())
-            assert alert is not None
+            alert, changed = await self.store.resolve(alert_id, by, self.clock())
+            if alert is None or not changed:
+                return alert, False
             active = self.engine.active.get((alert.rule, alert.scope))
             if active is not None and active.id == alert.id:
                 at = epoch(alert.resolved_at) if alert.resolved_at else self.clock().timestamp()

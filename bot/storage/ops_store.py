@@ -377,14 +377,17 @@ class OpsStore:
         await self.transactions.run(lambda conn: conn.execute(query))
         return await self.alert(alert_id)
 
-    async def resolve(self, alert_id: int, by: str, at: datetime) -> Alert | None:
+    async def resolve(self, alert_id: int, by: str, at: datetime) -> tuple[Alert | None, bool]:
+        """Resolve an alert; returns it and whether this call resolved it. The update is
+        conditional, so of staff and several processes resolving at once exactly one sees
+        True, and only that one announces it."""
         query = (
             update(ops_alerts)
             .where(ops_alerts.c.id == alert_id, ops_alerts.c.state != "resolved")
             .values(state="resolved", resolved_at=at, resolved_by=by)
         )
-        await self.transactions.run(lambda conn: conn.execute(query))
-        return await self.alert(alert_id)
+        changed = await self.transactions.run(lambda conn: conn.execute(query).rowcount == 1)
+        return await self.alert(alert_id), changed
 
     async def count_active(self) -> dict[str, int]:
         query = (

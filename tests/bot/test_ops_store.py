@@ -64,6 +64,17 @@ async def test_an_acknowledged_alert_still_counts_as_open_and_a_resolved_one_doe
     assert raised and second != first
 
 
+async def test_resolving_says_whether_this_call_resolved_it(store: Store) -> None:
+    ops = ops_store(store)
+    first, _ = await raise_alert(ops)
+
+    alert, changed = await ops.resolve(first, "olga", AT)
+    assert changed and alert is not None and alert.state == "resolved"
+    again, changed_again = await ops.resolve(first, "auto", AT)
+    assert not changed_again and again is not None and again.resolved_by == "olga"
+    assert await ops.resolve(999_999, "olga", AT) == (None, False)
+
+
 async def test_processes_raising_the_same_alert_at_once_store_it_once(postgres_url: str) -> None:
     # Separate stores stand for separate server processes on one database.
     stores = [await Store.open(postgres_url) for _ in range(4)]
