@@ -173,11 +173,10 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import select
 
     import bot.storage.store as store_module
-    from bot.app import create_app
-    from bot.appkeys import RUNTIME, STORE
-    from bot.config import Config
-    from bot.ops import OPS
+    from bot.core.config import Config
     from bot.ops.webhooks import SIGNATURE_HEADER, verify
+    from bot.server.app import create_app
+    from bot.server.appkeys import OPS, RUNTIME, STORE
     from bot.storage.schema import turns
 
     rng = random.Random(args.seed)

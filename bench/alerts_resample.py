@@ -35,8 +35,8 @@ from alerts_replay import REPO, fail, labelled_stream, require_models, stream_me
 
 def read_messages(models: Path, texts: list[str]) -> dict[str, tuple[str, bool]]:
     """text -> (topic, negative) as the served models read it."""
-    from bot.classifier import TextClassifier
-    from bot.domain import Domain
+    from retrieval.base.domain import Domain
+    from retrieval.models.classifier import TextClassifier
 
     domain = Domain.load(REPO / "data" / "domain.yml")
     intent = TextClassifier.load(models / "intent")

@@ -1,7 +1,7 @@
 """Does a message's label depend on the messages it is batched with?
 
 The server batches concurrent messages into one forward pass. On the CPU the models run with
-int8 linear layers that scale each row by itself (``bot.quantization``), so no message should
+int8 linear layers that scale each row by itself (``retrieval.models.int8``), so no message should
 change label with its neighbours; under PyTorch's dynamic quantization, which scales the whole
 batch at once, 28-35 of these 540 messages changed intent and 6-10 changed sentiment. This
 script reads each message of ``data/eval/sentiment_stream.csv`` alone, then in random batches
@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     models = Path(args.models)
     require_models(models)
-    from bot.classifier import TextClassifier
+    from retrieval.models.classifier import TextClassifier
 
     with open(args.messages, newline="", encoding="utf-8") as handle:
         texts = [row["text"] for row in csv.DictReader(handle)]

@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.classifier import FALLBACK_INTENT, TextClassifier  # noqa: E402
-from bot.config import Config  # noqa: E402
+from bot.core.config import Config  # noqa: E402
+from retrieval.models.classifier import FALLBACK_INTENT, TextClassifier  # noqa: E402
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -70,8 +70,8 @@ def main() -> None:
     result["sentiment_n"] = len(rows)
     result["sentiment_macro_recall"] = round(macro_recall([r["label"] for r in rows], labels), 4)
 
-    from retrieval.encoder import load_encoder
     from retrieval.index import AnswerIndex
+    from retrieval.models.encoder import load_encoder
 
     index = AnswerIndex.load(args.models / "index", load_encoder())
     rows = read_csv(evals / "retrieval_queries.csv")

@@ -11,7 +11,7 @@ Accuracy figures:
 * ``bert_accuracy`` / ``bert_macro_f1``: the top label of the served model, as published
   BANKING77 results are counted (the test set has no out-of-scope rows, so there is
   nothing to reject). The served model is the fine-tuned encoder with the TF-IDF n-gram
-  model fused in where validation says it helps (``sparse_fusion``; bot.sparse);
+  model fused in where validation says it helps (``sparse_fusion``; retrieval.models.ngrams);
 * ``bert_encoder_only_accuracy``: the fine-tuned encoder alone, without that fusion;
 * ``bert_served_accuracy``: what ``frontdesk serve`` would answer, where the calibrated
   rejection threshold turns the least confident answers into ``nlu_fallback`` and those
@@ -164,7 +164,7 @@ def scoring_threads() -> Iterator[None]:
     """Score with the thread count training used (busy cores: fewer threads, less waiting)."""
     import torch
 
-    from training.runtime import cpu_threads
+    from training.device import cpu_threads
 
     previous = torch.get_num_threads()
     if not torch.cuda.is_available():
@@ -241,7 +241,7 @@ def bert_run(
 
 def encoder_only_accuracy(model_dir: Path, test_csv: Path) -> float:
     """Top-label test accuracy of the fine-tuned encoder without the fused n-gram model."""
-    from bot.classifier import TextClassifier
+    from retrieval.models.classifier import TextClassifier
 
     classifier = TextClassifier.load(model_dir, sparse=False)
     rows = read_rows(test_csv)

@@ -20,7 +20,7 @@ on half of the held-out questions plus the repository's off-topic questions
 independent set of off-topic questions written below.
 
 ``--fine-tune`` also fine-tunes the encoder on the training pairs first (slow on a CPU; see
-``retrieval/finetune.py``) and reports the same figures with it.
+``training/encoder_finetune.py``) and reports the same figures with it.
 
 Prints one JSON line (progress goes to stderr). Usage:
     python bench/retrieval_bitext.py [--seed 0] [--fine-tune [--fine-tune-seconds 120]]
@@ -303,8 +303,7 @@ def run(
     seed: int,
     query_threads: int,
 ) -> dict[str, Any]:
-    from retrieval.build import build_index
-    from retrieval.index import AnswerIndex
+    from retrieval.index import AnswerIndex, build_index
 
     qa = workdir / "train.csv"
     with qa.open("w", newline="", encoding="utf-8") as handle:
@@ -359,8 +358,8 @@ def main() -> None:
         print(json.dumps({"bench": "retrieval_bitext", "skipped": f"{DATA} not found"}))
         return
 
-    from retrieval.encoder import load_encoder
-    from retrieval.qa import QAPair
+    from retrieval.base.qa import QAPair
+    from retrieval.models.encoder import load_encoder
 
     rows = read_bitext(DATA)
     train, test = stratified_split(rows, args.test_share, args.seed)
@@ -393,7 +392,7 @@ def main() -> None:
             (1 - head["hit_at_1"]) / max(1e-9, 1 - result["plain"]["hit_at_1"]), 3
         )
         if args.fine_tune:
-            from retrieval.finetune import fine_tune_encoder
+            from training.encoder_finetune import fine_tune_encoder
 
             pairs = [
                 QAPair(

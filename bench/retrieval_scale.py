@@ -34,8 +34,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from retrieval.base.qa import QAPair  # noqa: E402
 from retrieval.index import RECALL_K, AnswerIndex, IndexSettings  # noqa: E402
-from retrieval.qa import QAPair  # noqa: E402
 
 DIMENSION = 384
 SUBSPACE = 24

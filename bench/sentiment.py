@@ -160,11 +160,11 @@ def holdout_split(
 def clean(rows: Sequence[Row], *, exclude: Sequence[Row] = ()) -> list[Row]:
     """Drop repeated texts, texts with conflicting labels, and texts in ``exclude``.
 
-    Texts are compared as training.datasets compares them (case, spacing and punctuation
+    Texts are compared as retrieval.base.datasets compares them (case, spacing and punctuation
     ignored), so nothing held out reaches training under a slightly different spelling,
     and training never refuses the file for contradicting itself.
     """
-    from training.datasets import normalise_text
+    from retrieval.base.datasets import normalise_text
 
     excluded = {normalise_text(r["text"]) for r in exclude}
     labels: dict[str, set[str]] = {}

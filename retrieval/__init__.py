@@ -2,5 +2,5 @@
 
 Nothing is imported here on purpose: ``bot`` imports this package at start-up, and torch,
 sentence-transformers and FAISS should load only when a module that needs them does
-(``retrieval.encoder``, ``retrieval.index``).
+(``retrieval.models.encoder``, ``retrieval.index.search``).
 """

@@ -25,10 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from bot.datafiles import DataFileError, optional_text, pick_column, read_rows, required_text
-from retrieval.atomic import write_file
-from retrieval.encoder import TextEncoder, load_encoder
-from retrieval.index import AnswerIndex, Hit
+from retrieval.base.atomic import write_file
+from retrieval.base.datafiles import (
+    DataFileError,
+    optional_text,
+    pick_column,
+    read_rows,
+    required_text,
+)
+from retrieval.index import DEFAULT_THRESHOLD, AnswerIndex, Hit
+from retrieval.models.encoder import TextEncoder, load_encoder
 
 EVAL_K = 10
 TEXT_COLUMNS = ("text", "question", "query")
@@ -271,15 +277,13 @@ def evaluate_retrieval(
     """Evaluate the index in ``index_dir`` on the queries in ``data``; write ``report.md``
     to ``report_dir`` (default: the index directory) and return the figures.
 
-    ``threshold`` defaults to the serving default (``Config().retrieval_threshold``).
+    ``threshold`` defaults to the serving default (``DEFAULT_THRESHOLD``).
     ``out_of_domain`` is a file of off-topic questions (a ``text`` column): with it, the
     share of them that would be answered is reported and bounds the recommended threshold.
     ``encoder`` reuses a loaded encoder instead of loading ``encoder_path``.
     """
     if threshold is None:
-        from bot.config import Config
-
-        threshold = Config().retrieval_threshold
+        threshold = DEFAULT_THRESHOLD
     index_dir, data = Path(index_dir), Path(data)
     encoder = encoder or load_encoder(encoder_path)
     index = AnswerIndex.load(index_dir, encoder)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.datafiles import DataFileError, load_yaml, yaml_line_index
+from retrieval.base.datafiles import DataFileError, load_yaml, yaml_line_index
 
 SLOT_ALIASES: tuple[frozenset[str], ...] = (
     frozenset({"order_number", "order_id"}),

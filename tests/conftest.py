@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 if TYPE_CHECKING:
-    from bot.config import Config
+    from bot.core.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -110,7 +110,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 def app_config(tmp_path: Path, **overrides: object) -> Config:
     """A Config for a test app: its own SQLite file, the repo's demo domain, no rate limits."""
-    from bot.config import Config
+    from bot.core.config import Config
 
     values: dict[str, object] = {
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'frontdesk.sqlite3'}",
@@ -138,7 +138,7 @@ class TinyModels:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
-    from retrieval.build import build_index
+    from retrieval.index import build_index
     from training.train import TrainSettings, train
 
     root = tmp_path_factory.mktemp("models")

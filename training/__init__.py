@@ -5,5 +5,5 @@ transformers load only when a submodule that needs them is imported, so that ``f
 commands that never train stay fast to start.
 
 Entry points: :func:`training.train.train` with :class:`training.train.TrainSettings`, and
-:func:`training.evaluate.evaluate`. :func:`training.datasets.load_examples` reads the data.
+:func:`training.evaluate.evaluate`. :func:`retrieval.base.datasets.load_examples` reads the data.
 """

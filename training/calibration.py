@@ -1,7 +1,7 @@
 """Choosing the max-softmax rejection threshold on the validation split.
 
 Serving rejects a message (answers ``nlu_fallback``) when the top label is an oos label or
-its probability is below the threshold (bot.classifier.TextClassifier.decide). Two cases:
+its probability is below the threshold (retrieval.models.classifier.TextClassifier.decide). Two cases:
 
 * validation has oos rows: pick the threshold that maximises accuracy where an oos row is
   correct only if rejected and an in-scope row only if kept and right. Among equally good
@@ -44,7 +44,7 @@ def calibrate_threshold(
 
     ``confidence`` (one number per row) is what the threshold is compared with when it is
     not the top probability itself: the encoder's own confidence, for models with a fused
-    n-gram model (bot.classifier.ENCODER_REJECTION).
+    n-gram model (retrieval.models.classifier.ENCODER_REJECTION).
     """
     import numpy as np
 

@@ -1,6 +1,6 @@
 """Evaluating a model directory on labelled data, through the serving classifier.
 
-Predictions come from :class:`bot.classifier.TextClassifier` (rejection rule included), so
+Predictions come from :class:`retrieval.models.classifier.TextClassifier` (rejection rule included), so
 the figures describe exactly what ``frontdesk serve`` would answer.
 """
 
@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from bot.classifier import ModelDirError
-from training.datasets import TASKS, Example, load_examples
+from retrieval.base.datasets import TASKS, Example, load_examples
+from retrieval.models.classifier import ModelDirError
 from training.metrics import OUT_OF_SCOPE, canonical, classification_metrics
 from training.report import Scored, write_report
 
 if TYPE_CHECKING:
-    from bot.classifier import TextClassifier
+    from retrieval.models.classifier import TextClassifier
 
 EVAL_BATCH_SIZE = 32
 
@@ -74,7 +74,7 @@ def summarise(scored: Sequence[Scored], ms_per_message: float) -> dict[str, Any]
 
 
 def load_classifier(model_dir: str | Path) -> TextClassifier:
-    from bot.classifier import TextClassifier
+    from retrieval.models.classifier import TextClassifier
 
     try:
         return TextClassifier.load(model_dir)

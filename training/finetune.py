@@ -17,9 +17,9 @@ from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
-from training.datasets import Example
+from retrieval.base.datasets import Example
+from training.device import Runtime
 from training.metrics import argmax_macro_f1
-from training.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)

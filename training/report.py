@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from training.datasets import Example
+from retrieval.base.datasets import Example
 from training.metrics import most_confused, per_label_scores
 
 MAX_MISCLASSIFIED = 30

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from training.datasets import Example
+from retrieval.base.datasets import Example
 
 DEFAULT_VALIDATION_FRACTION = 0.15
 MIN_TRAIN_EXAMPLES = 2

@@ -38,9 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.classifier import ENCODER_REJECTION, FORMAT_VERSION, OOS_LABELS
-from bot.datafiles import DataFileError
-from training.datasets import (
+from retrieval.base.datafiles import DataFileError
+from retrieval.base.datasets import (
     TASKS,
     Example,
     check_examples,
@@ -50,6 +49,7 @@ from training.datasets import (
     label_order,
     load_examples,
 )
+from retrieval.models.classifier import ENCODER_REJECTION, FORMAT_VERSION, OOS_LABELS
 
 if TYPE_CHECKING:
     from training.split import Split
@@ -85,7 +85,7 @@ class TrainSettings:
     max_length: int | None = None
     peft: str | None = None
     label_smoothing: float | None = None
-    # Fuse a TF-IDF linear model with the encoder when that helps on validation (bot.sparse).
+    # Fuse a TF-IDF linear model with the encoder when that helps on validation (retrieval.models.ngrams).
     sparse: bool = True
     quiet: bool = False
 
@@ -191,7 +191,7 @@ def train(settings: TrainSettings) -> dict[str, Any]:
     the model directory is written and kept when training fails or is interrupted, so that
     ``resume=True`` can continue from the last one.
     """
-    from training.modeldir import check_out_dir
+    from retrieval.base.modeldir import check_out_dir
 
     started = time.monotonic()
     check_out_dir(settings.out)
@@ -203,8 +203,8 @@ def train(settings: TrainSettings) -> dict[str, Any]:
 def _train(settings: TrainSettings, runtime: Any, started: float) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
+    from retrieval.base.modeldir import checkpoints_dir, discard
     from training.finetune import Hyperparameters, fit
-    from training.modeldir import checkpoints_dir, discard
 
     say = _reporter(settings.quiet)
     examples = load_examples(
@@ -334,9 +334,7 @@ def _write_model_dir(
     validation: Sequence[Example],
 ) -> dict[str, Any]:
     """Write everything into a staging directory, calibrate and evaluate there, publish."""
-    from training.calibration import calibrate_prior_shift, calibrate_threshold
-    from training.evaluate import load_classifier, score_examples, summarise
-    from training.modeldir import (
+    from retrieval.base.modeldir import (
         CARD_NAME,
         LABELS_NAME,
         METRICS_NAME,
@@ -346,6 +344,8 @@ def _write_model_dir(
         publish,
         write_json,
     )
+    from training.calibration import calibrate_prior_shift, calibrate_threshold
+    from training.evaluate import load_classifier, score_examples, summarise
     from training.report import write_report
 
     staging = make_staging_dir(settings.out)
@@ -436,8 +436,8 @@ def _add_sparse(
     with the encoder is more accurate on validation; returns what was measured."""
     import numpy as np
 
-    from bot.sparse import DEFAULT_BLOCKS, SPARSE_FILE
-    from training.sparse import choose_fusion, fit_sparse
+    from retrieval.models.ngrams import DEFAULT_BLOCKS, SPARSE_FILE
+    from training.ngrams import choose_fusion, fit_sparse
 
     try:
         scorer = fit_sparse([e.text for e in train], [e.label for e in train], labels)
@@ -506,7 +506,7 @@ def _prepare_checkpoints(
     checkpoints: Path, settings: TrainSettings, labels: Sequence[str], data: str, say: Any
 ) -> None:
     """Start clean, or check that the checkpoints to resume from belong to this data."""
-    from training.modeldir import discard, write_json
+    from retrieval.base.modeldir import discard, write_json
 
     run_file = checkpoints / "run.json"
     run = {"task": settings.task, "labels": list(labels), "data_fingerprint": data}
@@ -616,7 +616,7 @@ def _cpu_threads() -> Iterator[Any]:
     """Detect the device; on the CPU use every usable core, then restore torch's setting."""
     import torch
 
-    from training.runtime import detect_runtime
+    from training.device import detect_runtime
 
     runtime = detect_runtime()
     previous = torch.get_num_threads()

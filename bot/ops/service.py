@@ -12,17 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from bot.appkeys import CONFIG, RUNTIME, STORE
-from bot.domain import Domain
-from bot.messages import Reply
-from bot.nlu import ParseResult
+from bot.chat.nlu import ParseResult
+from bot.core.messages import Reply
 from bot.ops.config import AlertsConfig
 from bot.ops.engine import (
     ACKNOWLEDGED,
@@ -38,6 +35,7 @@ from bot.ops.webhooks import WebhookDispatcher
 from bot.storage import Turn
 from bot.storage import store as store_module
 from bot.storage.ops_store import Alert, OpsStore, SentimentEvent, epoch, from_epoch
+from retrieval.base.domain import Domain
 
 log = logging.getLogger(__name__)
 
@@ -360,26 +358,4 @@ class OpsService:
         return alert, True
 
 
-OPS = web.AppKey("ops", OpsService)
-
-
-async def ops_context(app: web.Application) -> AsyncIterator[None]:
-    service = app[OPS]
-    holder = app[RUNTIME]
-    # Until the models are loaded (or when they fail to), topics come from the domain file.
-    try:
-        fallback = await asyncio.to_thread(Domain.load, app[CONFIG].domain_path)
-    except Exception as exc:
-        log.warning("cannot read the domain for ops topics: %s", exc)
-        fallback = Domain()
-
-    def domain() -> Domain:
-        runtime = holder.runtime
-        return runtime.domain if runtime is not None else fallback
-
-    await service.start(OpsStore(app[STORE].engine, app[STORE].transactions), domain)
-    yield
-    await service.close()
-
-
-__all__ = ["OPEN", "OPS", "OpsMetrics", "OpsService", "TurnItem", "ops_context"]
+__all__ = ["OPEN", "OpsMetrics", "OpsService", "TurnItem"]

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, event, func, insert, select, text,
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.messages import BotMessage
+from bot.core.messages import BotMessage
 from bot.storage.records import Conversation, Escalation, Turn, Understanding
 from bot.storage.rows import record_from_row
 from bot.storage.schema import conversations, escalations, metadata, turns

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.encoder import Encoder, load_encoder
+from retrieval.base.qa import QAPair
 from retrieval.index import AnswerIndex
-from retrieval.qa import QAPair
+from retrieval.models.encoder import Encoder, load_encoder
 from tests.retrieval.helpers import PAIRS
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.encoder import Encoder
-from retrieval.qa import QAPair
+from retrieval.base.qa import QAPair
+from retrieval.models.encoder import Encoder
 
 PAIRS = (
     QAPair("where-order", "Where is my order?", "Track it under My orders.", "order_status"),

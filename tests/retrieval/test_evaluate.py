@@ -7,18 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.config import Config
-from bot.datafiles import DataFileError
-from retrieval.build import build_index
-from retrieval.encoder import Encoder
+from bot.core.config import Config
+from retrieval.base.datafiles import DataFileError
+from retrieval.base.qa import QAPair
 from retrieval.evaluate import (
     CALIBRATION_GRID,
     calibrate_threshold,
     evaluate_retrieval,
     rank_metrics,
 )
-from retrieval.index import AnswerIndex
-from retrieval.qa import QAPair
+from retrieval.index import AnswerIndex, build_index
+from retrieval.models.encoder import Encoder
 from tests.retrieval.helpers import write
 
 

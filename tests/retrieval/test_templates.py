@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.datafiles import DataFileError
+from retrieval.base.datafiles import DataFileError
 from retrieval.templates import (
     Button,
     RenderedResponse,

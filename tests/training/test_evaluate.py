@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.base.datasets import Example
 from tests.training.conftest import TrainedModel, write_intents_csv
-from training.datasets import Example
 from training.evaluate import evaluate
 from training.report import Scored, write_report
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from retrieval.base.datasets import Example
 from training.calibration import calibrate_threshold
-from training.datasets import Example
 from training.metrics import (
     canonical,
     classification_metrics,

@@ -1,4 +1,4 @@
-"""The time budget and the model-directory swap (training.callbacks, training.modeldir)."""
+"""The time budget and the model-directory swap (training.callbacks, retrieval.base.modeldir)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from training.modeldir import check_out_dir, make_staging_dir, publish
+from retrieval.base.modeldir import check_out_dir, make_staging_dir, publish
 
 
 def test_time_budget_stops_training_once_exceeded() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.classifier import FALLBACK_INTENT, TextClassifier
-from bot.datafiles import DataFileError
+from retrieval.base.datafiles import DataFileError
+from retrieval.models.classifier import FALLBACK_INTENT, TextClassifier
 from tests.training.conftest import (
     TINY_INTENTS,
     TrainedModel,
@@ -168,7 +168,7 @@ def test_lora_is_a_clear_error_without_peft_or_a_gpu(tmp_path: Path) -> None:
 def test_resume_continues_from_the_checkpoints_a_failed_run_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import training.modeldir
+    import retrieval.base.modeldir
 
     data = write_intents_csv(tmp_path / "nlu.csv", TINY_INTENTS)
     out = tmp_path / "model"
@@ -178,7 +178,7 @@ def test_resume_continues_from_the_checkpoints_a_failed_run_left(
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(training.modeldir, "publish", crash)
+        patch.setattr(retrieval.base.modeldir, "publish", crash)
         with pytest.raises(RuntimeError, match="disk full"):
             train(tiny_settings(data, out))
     assert not out.exists()
@@ -217,7 +217,7 @@ def test_sentiment_model_never_rejects_and_keeps_the_fixed_label_order(tmp_path:
 def test_texts_without_words_train_without_the_n_gram_model(tmp_path: Path) -> None:
     import numpy as np
 
-    from training.datasets import Example
+    from retrieval.base.datasets import Example
     from training.train import _add_sparse
 
     rows = [
@@ -239,9 +239,9 @@ def test_lora_adapters_train_and_fold_into_a_plain_model_that_serving_loads(
         pytest.skip("peft is not installed (pip install 'frontdesk[train]')")
     from transformers import AutoTokenizer
 
-    from training.datasets import Example
+    from retrieval.base.datasets import Example
+    from training.device import Runtime
     from training.finetune import Hyperparameters, fit
-    from training.runtime import Runtime
     from training.train import _base_model_path
 
     base = _base_model_path(None)

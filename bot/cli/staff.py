@@ -1,0 +1,145 @@
+"""``frontdesk user add``, ``frontdesk token create`` and ``frontdesk feedback export``.
+
+Each command is a plain function of parsed arguments (wired into ``bot.cli.main`` by
+:func:`add_parsers`) over an async core that tests call directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.core.config import Config, ConfigError
+from bot.server.web.auth import digest, hash_password, new_secret
+from bot.server.web.feedback import ANSWERS_FILE, CORRECTIONS_FILE, answers_csv, corrections_csv
+from bot.storage import Store
+from bot.storage.staff import ROLES, StaffStore, StaffStoreError, StaffUser
+
+MIN_PASSWORD_CHARS = 8
+
+
+async def add_user(config: Config, name: str, role: str, password: str) -> StaffUser:
+    if role not in ROLES:
+        raise ConfigError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ConfigError(f"the password must be at least {MIN_PASSWORD_CHARS} characters")
+    store = await Store.open(config.database_url)
+    try:
+        password_hash = await asyncio.to_thread(hash_password, password)
+        try:
+            return await StaffStore(store.engine).create_user(name, password_hash, role)
+        except StaffStoreError as exc:
+            raise ConfigError(str(exc)) from None
+    finally:
+        await store.close()
+
+
+async def create_token(config: Config, name: str) -> str:
+    """A new bearer token for user ``name``; only its hash is stored, so show it once."""
+    store = await Store.open(config.database_url)
+    try:
+        staff = StaffStore(store.engine)
+        user = await staff.user_by_name(name)
+        if user is None or not user.active:
+            raise ConfigError(
+                f"no active user {name!r}; add one with 'frontdesk user add {name} --role ROLE'"
+            )
+        token = new_secret()
+        await staff.create_api_token(user.id, digest(token))
+        return token
+    finally:
+        await store.close()
+
+
+async def export_feedback(config: Config, out: Path) -> dict[str, Any]:
+    """Write ``corrections.csv`` (text,intent) and ``answers.csv`` (question,answer,intent)."""
+    store = await Store.open(config.database_url)
+    try:
+        staff = StaffStore(store.engine)
+        corrections = await staff.corrections()
+        answers = await staff.saved_answers()
+    finally:
+        await store.close()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory for the two CSV files")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CORRECTIONS_FILE).write_text(corrections_csv(corrections), encoding="utf-8")
+    (out / ANSWERS_FILE).write_text(answers_csv(answers), encoding="utf-8")
+    return {
+        "corrections": len(corrections),
+        "corrections_file": str(out / CORRECTIONS_FILE),
+        "answers": len(answers),
+        "answers_file": str(out / ANSWERS_FILE),
+    }
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config.load(getattr(args, "config", None))
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            raise ConfigError("the passwords differ; nothing was changed")
+    if not password:
+        raise ConfigError("an empty password is not allowed")
+    return password
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    user = asyncio.run(add_user(_config(args), args.name, args.role, password))
+    print(json.dumps({"user": user.username, "role": user.role, "id": user.id}))
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    token = asyncio.run(create_token(_config(args), args.name))
+    print(token)
+    print(
+        "Send it as 'Authorization: Bearer <token>'. It is shown only this once.", file=sys.stderr
+    )
+    return 0
+
+
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(export_feedback(_config(args), args.out))))
+    return 0
+
+
+def add_parsers(commands: Any) -> None:
+    """Add ``user``, ``token`` and ``feedback`` to the CLI's subcommands."""
+    user = commands.add_parser("user", help="staff accounts for the console")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="add a staff user (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=list(ROLES))
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.set_defaults(run=cmd_user_add)
+
+    token = commands.add_parser("token", help="bearer tokens for the JSON APIs")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="print a new token for a user, once")
+    create.add_argument("name")
+    create.set_defaults(run=cmd_token_create)
+
+    feedback = commands.add_parser("feedback", help="what staff taught the bot")
+    feedback_commands = feedback.add_subparsers(
+        dest="feedback_command", required=True, metavar="ACTION"
+    )
+    export = feedback_commands.add_parser(
+        "export",
+        help="write corrections.csv (text,intent) and answers.csv (question,answer,intent)",
+    )
+    export.add_argument("--out", type=Path, required=True, help="directory for the CSV files")
+    export.set_defaults(run=cmd_feedback_export)

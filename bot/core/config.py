@@ -1,0 +1,266 @@
+"""Configuration: an optional ``frontdesk.toml`` overridden by ``FRONTDESK_*`` variables.
+
+Everything is validated once, here, where it enters the program; the rest of the code
+receives a frozen :class:`Config` and never looks at the environment again. An error names
+the key, the value that arrived and the form that was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from retrieval.index import DEFAULT_THRESHOLD
+
+ENV_PREFIX = "FRONTDESK_"
+DEFAULT_CONFIG_FILE = "frontdesk.toml"
+
+
+class ConfigError(ValueError):
+    """A setting with a value of the wrong form."""
+
+
+QUANTIZATION_MODES = ("int8-row", "int8-batch", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    # Server
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Storage: SQLite by default; postgresql+asyncpg://... for several processes.
+    database_url: str = "sqlite+aiosqlite:///var/frontdesk.sqlite3"
+    redis_url: str = ""
+    # Models and data. Relative paths are taken from the working directory.
+    models_dir: Path = Path("models")
+    intent_model: Path | None = None
+    sentiment_model: Path | None = None
+    index: Path | None = None
+    encoder: Path | None = None
+    data_dir: Path = Path("data")
+    responses: Path | None = None
+    domain: Path | None = None
+    actions_module: str = ""
+    action_server_url: str = ""
+    action_timeout_s: float = 5.0
+    # Dialogue policy
+    retrieval_threshold: float = DEFAULT_THRESHOLD
+    retrieval_strong_threshold: float = 0.85
+    intent_confident: float = 0.8
+    fallbacks_before_handoff: int = 2
+    # A customer who stays strongly negative this many turns in a row gets a person (0: off).
+    negative_handoff_turns: int = 2
+    negative_handoff_score: float = 0.8
+    # Inference batching: concurrent requests share one forward pass.
+    batch_max_size: int = 32
+    batch_wait_ms: float = 2.0
+    device: str = ""
+    # CPU inference: int8-row (labels independent of the batch), int8-batch (faster, but a
+    # message's labels can move with its batch-mates), or off (fp32).
+    quantization: str = "int8-row"
+    # Torch threads for inference; 0 = one per core but one, left for the event loop.
+    inference_threads: int = 0
+    # Protection
+    max_message_chars: int = 5000
+    max_body_bytes: int = 64 * 1024
+    rate_limit_per_sender: int = 60
+    rate_limit_per_ip: int = 600
+    request_timeout_s: float = 30.0
+    mask_pii_in_storage: bool = False
+    log_level: str = "INFO"
+    log_format: str = "text"
+    # Where `frontdesk serve` writes its process id, so `frontdesk reload` can signal it.
+    pid_file: Path = Path("var/frontdesk.pid")
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self.port, "port", 0 <= self.port <= 65535, "a TCP port between 0 and 65535")
+        _check(
+            self.database_url,
+            "database_url",
+            self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")),
+            "'sqlite+aiosqlite:///PATH' or 'postgresql+asyncpg://USER@HOST/DB'",
+        )
+        _check(
+            self.retrieval_threshold,
+            "retrieval_threshold",
+            -1.0 <= self.retrieval_threshold <= 1.0,
+            "a cosine similarity between -1 and 1",
+        )
+        for name in ("batch_max_size", "max_message_chars", "max_body_bytes"):
+            value = getattr(self, name)
+            _check(value, name, value >= 1, "a positive integer")
+        for name in (
+            "rate_limit_per_sender",
+            "rate_limit_per_ip",
+            "fallbacks_before_handoff",
+            "negative_handoff_turns",
+            "inference_threads",
+        ):
+            value = getattr(self, name)
+            _check(value, name, value >= 0, "an integer >= 0 (0 turns it off)")
+        for name in ("batch_wait_ms", "action_timeout_s", "request_timeout_s"):
+            value = getattr(self, name)
+            _check(value, name, value >= 0, "a number of seconds/milliseconds >= 0")
+        _check(
+            self.quantization,
+            "quantization",
+            self.quantization in QUANTIZATION_MODES,
+            "one of int8-row (a message's labels do not depend on its batch), int8-batch "
+            "(about a tenth more throughput; labels may move with the batch) or off (fp32)",
+        )
+        _check(self.log_format, "log_format", self.log_format in {"text", "json"}, "text or json")
+        _check(
+            self.log_level,
+            "log_level",
+            self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
+            "one of DEBUG, INFO, WARNING, ERROR",
+        )
+
+    # Paths derived from models_dir/data_dir unless set explicitly.
+    @property
+    def intent_model_path(self) -> Path:
+        return self.intent_model or self.models_dir / "intent"
+
+    @property
+    def sentiment_model_path(self) -> Path:
+        return self.sentiment_model or self.models_dir / "sentiment"
+
+    @property
+    def index_path(self) -> Path:
+        return self.index or self.models_dir / "index"
+
+    @property
+    def responses_path(self) -> Path:
+        return self.responses or self.data_dir / "responses.yml"
+
+    @property
+    def domain_path(self) -> Path:
+        return self.domain or self.data_dir / "domain.yml"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite+aiosqlite:///"
+        if self.database_url.startswith(prefix):
+            return Path(self.database_url[len(prefix) :])
+        return None
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Config:
+        """Defaults, then the TOML file, then ``FRONTDESK_*`` variables, then ``overrides``.
+
+        ``path`` defaults to ``$FRONTDESK_CONFIG`` or ``./frontdesk.toml`` when that exists.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        named = path or env.get(ENV_PREFIX + "CONFIG")
+        file = Path(named) if named else Path(DEFAULT_CONFIG_FILE)
+        if named and not file.is_file():
+            raise ConfigError(f"config file {file} does not exist")
+        if file.is_file():
+            values.update(_read_toml(file))
+        known = {f.name for f in fields(cls)} - {"extra"}
+        for key, raw in env.items():
+            if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
+                name = key[len(ENV_PREFIX) :].lower()
+                if name in known:
+                    values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Config:
+        hints = get_type_hints(cls)
+        known = {f.name for f in fields(cls)} - {"extra"}
+        converted: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in known:
+                converted[key] = _convert(key, value, hints[key])
+            else:
+                extra[key] = value
+        return cls(**converted, extra=extra)
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML ({exc}); fix the syntax") from exc
+    # Sections are for people; settings are flat. [server] port = 1 and port = 1 mean the same,
+    # except for sections that hold their own structured settings (alerts, ...).
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in {"server", "storage", "models", "policy", "limits", "actions", "logging"}:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{file}: [{key}] must be a table, got {value!r}")
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def _check(value: Any, key: str, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"setting {key}={value!r} is invalid: expected {expected}")
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _convert(key: str, value: Any, hint: Any) -> Any:
+    """Turn a TOML value or an environment string into the field's type."""
+    text = str(hint)
+    optional = "None" in text
+    if optional and (value is None or value == ""):
+        return None
+    try:
+        if hint is bool or text == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError
+        if hint is int or text == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(str(value).strip())
+        if hint is float or text == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(str(value).strip())
+        if "Path" in text:
+            return Path(str(value))
+        if hint is str or text == "str":
+            if not isinstance(value, str | int | float):
+                raise ValueError
+            return str(value)
+    except ValueError:
+        expected = {
+            bool: "true or false",
+            int: "an integer",
+            float: "a number",
+            str: "a string",
+        }.get(hint, text)
+        raise ConfigError(
+            f"setting {key}={value!r} is invalid: expected {expected} "
+            f"(set it in frontdesk.toml or {ENV_PREFIX}{key.upper()})"
+        ) from None
+    return value

@@ -1,0 +1,16 @@
+"""Rasa's ``POST /model/parse``: what the models make of a text, without a conversation."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.server.appkeys import CONFIG, RUNTIME
+from bot.server.http.validation import json_object, text_field
+
+
+async def model_parse(request: web.Request) -> web.Response:
+    body = await json_object(request)
+    text = text_field(body, "text", max_chars=request.app[CONFIG].max_message_chars)
+    assert text is not None
+    parse = await request.app[RUNTIME].get().nlu.parse(text)
+    return web.json_response(parse.to_rasa())

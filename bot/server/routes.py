@@ -1,0 +1,75 @@
+"""Every URL the server answers, on one screen.
+
+Handlers live beside what they serve (``http/`` for the machine-facing endpoints, ``web/`` for
+the pages people use, ``ops/`` for the ops monitor); this table is the only place that maps
+a URL to one, so a reader finds any endpoint here first.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.server.http import health, parse, rest
+from bot.server.ops import api as ops_api
+from bot.server.ops import page as ops_page
+from bot.server.web import admin, console, widget
+from bot.server.web.widget import STATIC
+
+
+def setup_routes(app: web.Application) -> None:
+    add = app.router.add_route
+    # Health and metrics
+    add("GET", "/healthz", health.healthz)
+    add("GET", "/readyz", health.readyz)
+    add("GET", "/metrics", health.metrics)
+    # Rasa-compatible channel and NLU
+    add("GET", "/webhooks/rest/", rest.rest_status)
+    add("GET", "/webhooks/rest", rest.rest_status)
+    add("POST", "/webhooks/rest/webhook", rest.rest_webhook)
+    add("POST", "/model/parse", parse.model_parse)
+    # Customer widget and demo shop
+    add("GET", "/widget.js", widget.widget_js)
+    add("GET", "/widget.css", widget.widget_css)
+    add("GET", "/", widget.demo_page)
+    add("OPTIONS", "/widget/session", widget.session_preflight)
+    add("POST", "/widget/session", widget.widget_session)
+    add("GET", "/widget/turns", widget.widget_turns)
+    add("GET", "/widget/ws", widget.widget_socket)
+    # Staff console and its APIs
+    add("GET", "/console/login", console.login_form)
+    add("POST", "/console/login", console.login_submit)
+    add("POST", "/api/login", console.api_login)
+    add("POST", "/console/logout", console.logout)
+    add("GET", "/console", console.console_root)
+    add("GET", "/console/", console.queue_page)
+    add("GET", "/console/conversations/{conversation_id}", console.conversation_page)
+    add("GET", "/api/me", console.me)
+    add("GET", "/api/escalations", console.escalation_queue)
+    add("POST", "/api/escalations/{escalation_id}/claim", console.claim)
+    add("GET", "/api/conversations/{conversation_id}", console.conversation_detail)
+    add("POST", "/api/conversations/{conversation_id}/reply", console.reply)
+    add("POST", "/api/conversations/{conversation_id}/notes", console.add_note)
+    add("POST", "/api/conversations/{conversation_id}/resolve", console.resolve)
+    add("POST", "/api/conversations/{conversation_id}/handback", console.handback)
+    add("POST", "/api/turns/{turn_id}/correction", console.correct_intent)
+    add("POST", "/api/turns/{turn_id}/save-answer", console.save_answer)
+    add("GET", "/api/feedback/corrections.csv", console.export_corrections)
+    add("GET", "/api/feedback/answers.csv", console.export_answers)
+    add("GET", "/console/ws", console.console_events)
+    # Admin
+    add("GET", "/console/admin", admin.admin_page)
+    add("GET", "/api/admin/users", admin.list_users)
+    add("POST", "/api/admin/users", admin.add_user)
+    add("PATCH", "/api/admin/users/{user_id}", admin.change_user)
+    # Ops: sentiment and alerts
+    add("GET", "/api/sentiment/series", ops_api.series)
+    add("GET", "/api/sentiment/topics", ops_api.topics_now)
+    add("GET", "/api/sentiment/examples", ops_api.examples)
+    add("GET", "/api/alerts", ops_api.alerts)
+    add("POST", "/api/alerts/{alert_id}/ack", ops_api.acknowledge)
+    add("POST", "/api/alerts/{alert_id}/resolve", ops_api.resolve)
+    add("GET", "/ops", ops_page.ops_root)
+    add("GET", "/ops/", ops_page.dashboard)
+    # Static files
+    app.router.add_static("/static/", STATIC, name="static")
+    app.router.add_static("/ops/static/", ops_page.STATIC, name="ops_static")

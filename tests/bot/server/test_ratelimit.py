@@ -1,0 +1,293 @@
+"""bot.server.ratelimit: a token bucket per key, refilled continuously.
+
+In memory it is driven by ``now=``; shared through a real Redis (``redis_url`` fixture) it runs
+on Redis's clock, so those tests allow for the milliseconds that pass between calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from bot.server.app import create_app
+from bot.server.appkeys import RUNTIME
+from bot.server.ratelimit import KEY_PREFIX, RateLimiter, retry_after_header
+from tests.conftest import TinyModels, app_config
+
+WEBHOOK = "/webhooks/rest/webhook"
+CLOSED_PORT = "redis://127.0.0.1:1/0"
+
+
+def unique(what: str) -> str:
+    """A fresh name: Redis keeps buckets for up to a minute, across test runs too."""
+    return f"{what}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[[str], Redis]]:
+    """Redis clients, one per process being played, closed after the test."""
+    clients: list[Redis] = []
+
+    def make(url: str) -> Redis:
+        client = Redis.from_url(url)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+def test_rate_limiter_allows_60_messages_in_a_minute() -> None:
+    limiter = RateLimiter(60)
+
+    assert [limiter.check_local("alice", now=100.0) for _ in range(60)] == [0.0] * 60
+
+
+def test_rate_limiter_refuses_the_61st_message_in_a_minute_with_seconds_to_wait() -> None:
+    limiter = RateLimiter(60)
+    for _ in range(60):
+        limiter.check_local("alice", now=100.0)
+
+    assert limiter.check_local("alice", now=100.0) == pytest.approx(1.0)
+
+
+def test_the_wait_shrinks_as_the_bucket_refills() -> None:
+    limiter = RateLimiter(60)
+    for _ in range(60):
+        limiter.check_local("alice", now=100.0)
+
+    assert limiter.check_local("alice", now=100.25) == pytest.approx(0.75)
+
+
+def test_one_message_is_allowed_again_after_its_share_of_a_minute() -> None:
+    limiter = RateLimiter(60)
+    for _ in range(60):
+        limiter.check_local("alice", now=100.0)
+
+    assert limiter.check_local("alice", now=101.0) == 0.0
+    assert limiter.check_local("alice", now=101.0) > 0
+
+
+def test_a_full_minute_of_quiet_refills_the_bucket_but_not_beyond_the_limit() -> None:
+    limiter = RateLimiter(6)
+    for _ in range(6):
+        limiter.check_local("alice", now=0.0)
+
+    results = [limiter.check_local("alice", now=3600.0) for _ in range(7)]
+
+    assert results[:6] == [0.0] * 6
+    assert results[6] == pytest.approx(10.0)
+
+
+def test_each_key_has_its_own_bucket() -> None:
+    limiter = RateLimiter(1)
+
+    assert limiter.check_local("alice", now=0.0) == 0.0
+    assert limiter.check_local("alice", now=0.0) > 0
+    assert limiter.check_local("bob", now=0.0) == 0.0
+
+
+def test_a_limit_of_zero_turns_limiting_off() -> None:
+    limiter = RateLimiter(0)
+
+    assert all(limiter.check_local("alice", now=0.0) == 0.0 for _ in range(10_000))
+
+
+def test_retry_after_for_a_slow_limit_is_the_time_to_the_next_token() -> None:
+    limiter = RateLimiter(2)  # one token every 30 s
+    limiter.check_local("alice", now=0.0)
+    limiter.check_local("alice", now=0.0)
+
+    assert limiter.check_local("alice", now=0.0) == pytest.approx(30.0)
+    assert limiter.check_local("alice", now=20.0) == pytest.approx(10.0)
+
+
+def test_the_least_recently_used_key_is_forgotten_beyond_max_keys() -> None:
+    limiter = RateLimiter(1, max_keys=2)
+    limiter.check_local("a", now=0.0)
+    limiter.check_local("b", now=0.0)
+    limiter.check_local("a", now=0.0)  # a is used again, so b is now the oldest
+    limiter.check_local("c", now=0.0)
+
+    assert limiter.check_local("b", now=0.0) == 0.0  # forgotten, so a fresh bucket
+    assert limiter.check_local("c", now=0.0) > 0  # still remembered and empty
+
+
+def test_checking_without_now_uses_the_monotonic_clock() -> None:
+    limiter = RateLimiter(1)
+
+    assert limiter.check_local("alice") == 0.0
+    assert limiter.check_local("alice") > 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "header"), [(0.0, "1"), (0.2, "1"), (1.0, "1"), (1.01, "2"), (29.5, "30")]
+)
+def test_retry_after_header_is_whole_seconds_rounded_up_and_at_least_one(
+    seconds: float, header: str
+) -> None:
+    assert retry_after_header(seconds) == header
+
+
+async def test_without_redis_check_takes_from_this_process_s_buckets() -> None:
+    limiter = RateLimiter(2)
+
+    assert [await limiter.check("alice") for _ in range(2)] == [0.0, 0.0]
+    assert await limiter.check("alice") == pytest.approx(30.0, abs=1.0)
+
+
+async def test_two_processes_sharing_redis_allow_the_limit_once_between_them(
+    redis_url: str, connect: Callable[[str], Redis]
+) -> None:
+    name = unique("shared")
+    first, second = RateLimiter(5, name=name), RateLimiter(5, name=name)
+    first.use_redis(connect(redis_url))
+    second.use_redis(connect(redis_url))
+
+    waits = [await (first if i % 2 else second).check("alice") for i in range(10)]
+
+    assert waits[:5] == [0.0] * 5
+    assert all(wait > 0 for wait in waits[5:])
+    # Each process on its own still has a full bucket: the refusals came from the shared one.
+    assert first.check_local("alice") == 0.0
+
+
+async def test_concurrent_checks_from_two_processes_never_overspend_the_shared_bucket(
+    redis_url: str, connect: Callable[[str], Redis]
+) -> None:
+    name = unique("race")
+    limiters = [RateLimiter(7, name=name), RateLimiter(7, name=name)]
+    for limiter in limiters:
+        limiter.use_redis(connect(redis_url))
+
+    waits = await asyncio.gather(*(limiters[i % 2].check("alice") for i in range(40)))
+
+    assert waits.count(0.0) == 7
+
+
+async def test_a_refusal_through_redis_says_how_long_until_the_next_token(
+    redis_url: str, connect: Callable[[str], Redis]
+) -> None:
+    limiter = RateLimiter(2, name=unique("wait"))  # one token every 30 s
+    limiter.use_redis(connect(redis_url))
+    await limiter.check("alice")
+    await limiter.check("alice")
+
+    assert await limiter.check("alice") == pytest.approx(30.0, abs=0.5)
+    assert await limiter.check("bob") == 0.0
+
+
+async def test_a_redis_bucket_expires_once_it_would_be_full_again(
+    redis_url: str, connect: Callable[[str], Redis]
+) -> None:
+    client = connect(redis_url)
+    limiter = RateLimiter(60, name=unique("ttl"))  # one token a second
+    limiter.use_redis(client)
+    for _ in range(3):
+        await limiter.check("alice")
+
+    key = limiter.redis_key("alice")
+    assert key.startswith(KEY_PREFIX)
+    assert 2_000 < await client.pttl(key) <= 3_000
+
+
+async def test_a_limit_of_zero_never_touches_redis(
+    connect: Callable[[str], Redis], caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = RateLimiter(0)
+    limiter.use_redis(connect(CLOSED_PORT))
+
+    assert [await limiter.check("alice") for _ in range(100)] == [0.0] * 100
+    assert not caplog.records
+
+
+async def test_with_redis_unreachable_the_limit_still_holds_in_this_process(
+    connect: Callable[[str], Redis], caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = RateLimiter(2)
+    limiter.use_redis(connect(CLOSED_PORT))
+    limiter.redis_retry_after = 0.0  # try Redis on every check: the warnings must still be few
+
+    with caplog.at_level(logging.WARNING, logger="bot.server.ratelimit"):
+        waits = [await limiter.check("alice") for _ in range(5)]
+
+    assert waits[:2] == [0.0, 0.0]
+    assert all(wait == pytest.approx(30.0, abs=1.0) for wait in waits[2:])
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, "one warning per outage a minute, not one per message"
+    assert "redis_url" in warnings[0].getMessage()
+
+
+async def test_a_redis_that_never_answers_does_not_hold_up_the_chat(
+    connect: Callable[[str], Redis], caplog: pytest.LogCaptureFixture
+) -> None:
+    async def accept_and_say_nothing(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            await reader.read()  # until the client gives up and hangs up
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    limiter = RateLimiter(1)
+    limiter.redis_timeout = 0.2
+    limiter.use_redis(connect(f"redis://127.0.0.1:{port}/0"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.server.ratelimit"):
+            started = time.monotonic()
+            first = await limiter.check("alice")
+            first_took = time.monotonic() - started
+            started = time.monotonic()
+            second = await limiter.check("alice")
+            second_took = time.monotonic() - started
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert first == 0.0
+    assert second > 0, "the local bucket still limits"
+    assert first_took < 1.0
+    assert second_took < 0.1, "right after a timeout, checks skip Redis instead of waiting again"
+    assert len(caplog.records) == 1
+
+
+async def test_two_app_instances_with_one_redis_answer_429_once_the_shared_limit_is_spent(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels, redis_url: str
+) -> None:
+    apps: list[TestClient] = []
+    for name in ("a", "b"):
+        app = create_app(
+            app_config(
+                tmp_path / name,
+                models_dir=tiny_models.models_dir,
+                redis_url=redis_url,
+                rate_limit_per_sender=3,  # a token every 20 s
+            )
+        )
+        apps.append(await aiohttp_client(app))
+        await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
+    sender = unique("ada")
+
+    async def say(client: TestClient, text: str) -> Any:
+        return await client.post(WEBHOOK, json={"sender": sender, "message": text})
+
+    for i, text in enumerate(["hi", "hey", "hello"]):
+        response = await say(apps[i % 2], text)
+        assert response.status == 200, await response.text()
+    refused = [await say(client, "thanks") for client in apps]
+
+    assert [r.status for r in refused] == [429, 429]
+    assert [r.headers["Retry-After"] for r in refused] == ["20", "20"]
+    assert "the limit is 3 a minute" in (await refused[0].json())["error"]

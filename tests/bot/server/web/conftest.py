@@ -1,0 +1,104 @@
+"""Fixtures for the widget and console: a real app on tiny real models, staff users, helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bot.server.app import create_app
+from bot.server.appkeys import RUNTIME, STORE
+from bot.server.web.auth import digest, hash_password, new_secret
+from bot.storage.staff import StaffStore, StaffUser
+from tests.conftest import TinyModels, app_config
+
+PASSWORD = "correct horse battery"
+
+
+def web_config(tmp_path: Path, models: TinyModels, **settings: Any) -> Any:
+    # Each app gets its own copy of the index: saving an answer rewrites it on disk.
+    index = tmp_path / "index"
+    if not index.exists():
+        shutil.copytree(models.index, index)
+    return app_config(tmp_path, models_dir=models.models_dir, index=index, **settings)
+
+
+async def ready_app(
+    aiohttp_client: Any, tmp_path: Path, models: TinyModels, **settings: Any
+) -> TestClient:
+    app = create_app(web_config(tmp_path, models, **settings))
+    client = await aiohttp_client(app)
+    await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
+    return client
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels) -> TestClient:
+    return await ready_app(aiohttp_client, tmp_path, tiny_models)
+
+
+def staff(app: web.Application) -> StaffStore:
+    return StaffStore(app[STORE].engine)
+
+
+async def make_user(
+    app: web.Application, name: str, role: str, password: str = PASSWORD
+) -> StaffUser:
+    password_hash = await asyncio.to_thread(hash_password, password)
+    return await staff(app).create_user(name, password_hash, role)
+
+
+async def make_token(app: web.Application, user: StaffUser) -> str:
+    token = new_secret()
+    await staff(app).create_api_token(user.id, digest(token))
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """Sign in with the JSON endpoint; the client keeps the cookie. Returns the CSRF token."""
+    response = await client.post("/api/login", json={"username": name, "password": password})
+    assert response.status == 200, await response.text()
+    return str((await response.json())["csrf_token"])
+
+
+async def widget_token(client: TestClient) -> str:
+    response = await client.post("/widget/session")
+    assert response.status == 201, await response.text()
+    return str((await response.json())["token"])
+
+
+async def receive_until(
+    ws: Any, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30
+) -> list[dict[str, Any]]:
+    """Every event up to and including the first one ``predicate`` accepts."""
+    seen: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        while True:
+            event = await ws.receive_json()
+            seen.append(event)
+            if predicate(event):
+                return
+
+    await asyncio.wait_for(read(), timeout=timeout)
+    return seen
+
+
+async def drain(ws: Any, quiet: float = 0.3) -> list[dict[str, Any]]:
+    """Whatever arrives until the socket is quiet for ``quiet`` seconds."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        try:
+            seen.append(await asyncio.wait_for(ws.receive_json(), timeout=quiet))
+        except TimeoutError:
+            return seen

@@ -1,0 +1,281 @@
+"""The widget and the console in a real Chromium (Debian's, driven by Playwright).
+
+One app on a real port and one browser serve the whole module, so the suite stays short on
+a small machine. Locators are the accessible names people and screen readers use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from bot.server.app import create_app
+from bot.server.appkeys import RUNTIME, STORE
+from bot.storage.staff import StaffStore
+from tests.bot.server.web.conftest import PASSWORD, make_user, web_config
+from tests.conftest import TinyModels
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 375, "height": 740}
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@dataclass
+class Server:
+    url: str
+    app: web.Application
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels
+) -> AsyncIterator[Server]:
+    app = create_app(web_config(tmp_path_factory.mktemp("browser"), tiny_models))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
+    await make_user(app, "ann", "agent")
+    await make_user(app, "root", "admin")
+    try:
+        yield Server(f"http://127.0.0.1:{port}", app)
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser(chromium_path: str) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=20_000)
+    playwright = await async_playwright().start()
+    browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        await browser.close()
+        await playwright.stop()
+
+
+async def sign_in(page: Any, server: Server, username: str, path: str = "/console/") -> None:
+    await page.goto(server.url + path)
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def send(page: Any, text: str) -> None:
+    await page.get_by_label("Message").fill(text)
+    await page.get_by_role("button", name="Send").click()
+
+
+async def test_customer_hands_off_agent_replies_resolves_and_customer_rates(
+    server: Server, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    customer_context = await browser.new_context(viewport=PHONE)
+    agent_context = await browser.new_context()
+    try:
+        customer = await customer_context.new_page()
+        await customer.goto(server.url + "/")
+        log = customer.get_by_role("log")
+        await expect(log).to_contain_text("Ask me about orders")  # the data-greeting
+        panel = await customer.get_by_role("region", name="Northwind Goods help").bounding_box()
+        assert panel is not None and panel["x"] >= 0 and panel["x"] + panel["width"] <= 375
+
+        await send(customer, "hello there")
+        await expect(customer.get_by_role("button", name="Talk to a person")).to_be_visible()
+        await customer.get_by_role("button", name="Talk to a person").click()
+        await expect(log).to_contain_text("connecting you")
+
+        agent = await agent_context.new_page()
+        await sign_in(agent, server, "ann")
+        await expect(agent.get_by_role("heading", name="Escalation queue")).to_be_visible()
+        await expect(agent.get_by_role("cell", name="Asked for a human")).to_be_visible()
+        await agent.get_by_role("button", name="Claim").click()
+        await expect(agent.get_by_role("log")).to_contain_text("I want to talk to a human")
+        await expect(agent.get_by_text("intent human_handoff")).to_be_visible()
+
+        await agent.get_by_label("Reply").fill("Hi, this is Ann from Northwind.")
+        await agent.get_by_role("button", name="Send reply").click()
+        await expect(log).to_contain_text("Hi, this is Ann from Northwind.")
+
+        await agent.get_by_role("button", name="Resolve").click()
+        await expect(customer.get_by_text("How satisfied are you")).to_be_visible()
+        await customer.get_by_role("button", name="Rate 5 out of 5").click()
+        await expect(log).to_contain_text("Thank you for your feedback!")
+        await expect(agent.get_by_text("rated 5/5")).to_be_visible()
+
+        # A reload keeps the conversation: the token lives in localStorage.
+        await customer.reload()
+        log = customer.get_by_role("log")
+        await expect(log).to_contain_text("Hi, this is Ann from Northwind.")
+        await expect(log).to_contain_text("hello there")
+        assert await log.get_by_text("hello there", exact=True).count() == 1
+    finally:
+        await customer_context.close()
+        await agent_context.close()
+
+
+async def test_html_is_shown_as_text_in_widget_and_console(server: Server, browser: Any) -> None:
+    from playwright.async_api import expect
+
+    customer_context = await browser.new_context()
+    agent_context = await browser.new_context()
+    dialogs: list[str] = []
+    try:
+        customer = await customer_context.new_page()
+        customer.on("dialog", lambda dialog: dialogs.append(dialog.message))
+        await customer.goto(server.url + "/")
+        await send(customer, "I want to talk to a human")
+        await expect(customer.get_by_role("log")).to_contain_text("connecting you")
+        await send(customer, XSS)
+        await expect(customer.get_by_role("log")).to_contain_text(XSS)
+        assert await customer.locator(".fdw-log img").count() == 0
+
+        store = StaffStore(server.app[STORE].engine)
+        [item] = [
+            i
+            for i in await store.queue()
+            if i.last_customer_message and i.last_customer_message.text == XSS
+        ]
+        agent = await agent_context.new_page()
+        agent.on("dialog", lambda dialog: dialogs.append(dialog.message))
+        await sign_in(agent, server, "ann", f"/console/conversations/{item.conversation.id}")
+        transcript = agent.get_by_role("log")
+        await expect(transcript).to_contain_text(XSS)
+        assert await agent.locator("#transcript img").count() == 0
+        await expect(agent.get_by_role("cell", name=XSS)).to_have_count(0)
+
+        await agent.get_by_label("Reply").fill("<b>bold?</b> " + XSS)
+        await agent.get_by_role("button", name="Send reply").click()
+        await expect(customer.get_by_role("log")).to_contain_text("<b>bold?</b> " + XSS)
+        assert await customer.locator(".fdw-log b, .fdw-log img").count() == 0
+        assert dialogs == []
+    finally:
+        await customer_context.close()
+        await agent_context.close()
+
+
+async def test_login_redirects_and_roles_in_the_browser(server: Server, browser: Any) -> None:
+    from playwright.async_api import expect
+
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        # No session: every console page sends people to the login page.
+        for path in ("/console/", "/console/admin"):
+            await page.goto(server.url + path)
+            assert page.url.startswith(server.url + "/console/login?next=")
+            await expect(page.get_by_label("Username")).to_be_visible()
+
+        await page.get_by_label("Username").fill("ann")
+        await page.get_by_label("Password").fill("wrong password")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
+
+        # An agent lands on the page they asked for, but admin pages are closed to them.
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+        response = await page.goto(server.url + "/console/admin")
+        assert response is not None and response.status == 403
+        await page.goto(server.url + "/console/")
+        await expect(page.get_by_role("link", name="Users")).to_have_count(0)
+        await page.get_by_role("button", name="Log out").click()
+        await expect(page.get_by_label("Username")).to_be_visible()
+        await page.goto(server.url + "/console/")
+        assert "/console/login" in page.url
+
+        # An admin manages users on the admin page.
+        await sign_in(page, server, "root", "/console/admin")
+        await expect(page.get_by_role("heading", name="Users")).to_be_visible()
+        await page.get_by_label("New username").fill("bea")
+        await page.get_by_label("New password").fill("a long password")
+        await page.get_by_label("Role", exact=True).select_option("ops")
+        await page.get_by_role("button", name="Add user").click()
+        await expect(page.get_by_role("status")).to_contain_text("Added bea.")
+        await expect(page.get_by_label("Role for bea")).to_have_value("ops")
+        await page.get_by_role("button", name="Disable bea").click()
+        await expect(page.get_by_role("button", name="Enable bea")).to_be_visible()
+    finally:
+        await context.close()
+
+
+async def test_widget_reconnects_after_a_dropped_connection_and_loses_nothing(
+    server: Server, browser: Any
+) -> None:
+    import re
+
+    from playwright.async_api import expect
+
+    sockets: list[Any] = []
+
+    def through(route: Any) -> None:
+        # Pass the real connection through, keeping a handle to cut it.
+        route.connect_to_server()
+        sockets.append(route)
+
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.route_web_socket(re.compile(r"/widget/ws"), through)
+        await page.goto(server.url + "/")
+        log = page.get_by_role("log")
+        await send(page, "hello there")
+        await expect(page.get_by_role("button", name="Talk to a person")).to_be_visible()
+        assert len(sockets) == 1
+
+        await sockets[0].close(code=1006, reason="network dropped")
+        await send(page, "thank you so much")  # typed while the connection is down
+        for _ in range(200):
+            if len(sockets) > 1:
+                break
+            await asyncio.sleep(0.1)
+        assert len(sockets) > 1, "the widget did not reconnect"
+        await expect(log).to_contain_text("thank you so much")
+        await expect(log.get_by_text("thank you so much", exact=True)).to_have_count(1)
+        # ... and answered (a "thanks" template), once.
+        await expect(log.get_by_text(re.compile("welcome|Happy to help"))).to_have_count(1)
+        await expect(log.get_by_text("hello there", exact=True)).to_have_count(1)
+        store = server.app[STORE]
+        stored = [t for t in await _user_turns(store) if t.text == "thank you so much"]
+        assert len(stored) == 1, "the resent message was stored once"
+    finally:
+        await context.close()
+
+
+async def _user_turns(store: Any) -> list[Any]:
+    from sqlalchemy import select
+
+    from bot.storage.schema import turns
+    from bot.storage.store import turn_from_row
+
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(select(turns).where(turns.c.role == "user"))
+        return [turn_from_row(row) for row in rows]

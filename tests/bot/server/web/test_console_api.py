@@ -1,0 +1,267 @@
+"""The escalation workflow through the JSON APIs, on the real app with tiny real models:
+queue, claim, reply (live in the widget), notes, resolve, rating, hand back, corrections,
+feedback export and saved answers that the index finds at once."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.cli.staff import export_feedback
+from bot.server.appkeys import RUNTIME
+from retrieval.index import read_stamp
+from tests.bot.server.web.conftest import (
+    bearer,
+    drain,
+    make_token,
+    make_user,
+    receive_until,
+    staff,
+    widget_token,
+)
+
+
+async def handed_off(client: TestClient) -> tuple[Any, str]:
+    """A widget conversation whose customer asked for a human; returns (socket, conversation)."""
+    token = await widget_token(client)
+    ws = await client.ws_connect(f"/widget/ws?token={token}")
+    await ws.send_json({"type": "message", "text": "I want to talk to a human", "client_id": "m1"})
+    await receive_until(ws, lambda e: e.get("role") == "bot")
+    queue = await (await client.get("/api/escalations", headers=await agent(client))).json()
+    [item] = queue["escalations"]
+    return ws, item["conversation_id"]
+
+
+async def agent(client: TestClient, name: str = "ann", role: str = "agent") -> dict[str, str]:
+    existing = await staff(client.app).user_by_name(name)
+    user = existing or await make_user(client.app, name, role)
+    return bearer(await make_token(client.app, user))
+
+
+async def test_queue_shows_reason_waiting_time_last_message_and_sentiment(
+    client: TestClient,
+) -> None:
+    ws, _ = await handed_off(client)
+    response = await client.get("/api/escalations", headers=await agent(client))
+    [item] = (await response.json())["escalations"]
+    assert item["reason"] == "asked_for_human"
+    assert item["status"] == "open" and item["assignee"] is None
+    assert item["waiting_s"] >= 0
+    assert item["last_message"]["role"] == "bot"
+    assert "connecting you" in item["last_message"]["text"]
+    assert item["sentiment"] in {"negative", "neutral", "positive"}
+    await ws.close()
+
+
+async def test_claim_reply_note_resolve_and_rating(client: TestClient) -> None:
+    ws, conversation_id = await handed_off(client)
+    headers = await agent(client)
+    [item] = (await (await client.get("/api/escalations", headers=headers)).json())["escalations"]
+
+    claimed = await client.post(f"/api/escalations/{item['id']}/claim", headers=headers)
+    assert (await claimed.json()) == {"id": item["id"], "status": "claimed", "assignee": "ann"}
+
+    reply = await client.post(
+        f"/api/conversations/{conversation_id}/reply",
+        json={"text": "Hi, Ann here. Let me look."},
+        headers=headers,
+    )
+    assert reply.status == 201
+    events = await receive_until(ws, lambda e: e.get("role") == "agent")
+    assert events[-1]["text"] == "Hi, Ann here. Let me look."
+    assert "intent" not in events[-1], "customers do not see the bot's decisions"
+
+    note = await client.post(
+        f"/api/conversations/{conversation_id}/notes",
+        json={"text": "VIP customer"},
+        headers=headers,
+    )
+    assert note.status == 201
+    assert not [e for e in await drain(ws) if e.get("type") == "turn"], "notes stay internal"
+
+    detail = await (
+        await client.get(f"/api/conversations/{conversation_id}", headers=headers)
+    ).json()
+    user_turn = detail["turns"][0]
+    assert (user_turn["role"], user_turn["intent"], user_turn["route"]) == (
+        "user",
+        "human_handoff",
+        "handoff",
+    )
+    assert 0 < user_turn["confidence"] <= 1
+    assert user_turn["answer_source"] == "handoff:asked_for_human"
+    assert [t["role"] for t in detail["turns"]] == ["user", "bot", "agent"]
+    assert detail["notes"][0]["text"] == "VIP customer"
+    assert "human_handoff" in detail["intents"]
+
+    resolved = await client.post(f"/api/conversations/{conversation_id}/resolve", headers=headers)
+    assert (await resolved.json())["status"] == "resolved"
+    await receive_until(ws, lambda e: e.get("type") == "status" and e["rating_requested"])
+
+    await ws.send_json({"type": "rating", "score": 6})
+    assert (await receive_until(ws, lambda e: e["type"] == "error"))[-1]["type"] == "error"
+    await ws.send_json({"type": "rating", "score": 4})
+    await receive_until(ws, lambda e: e["type"] == "rated")
+    await receive_until(ws, lambda e: e.get("type") == "status" and not e["rating_requested"])
+    await ws.send_json({"type": "rating", "score": 5})
+    error = (await receive_until(ws, lambda e: e["type"] == "error"))[-1]
+    assert "already been rated" in error["error"]
+
+    detail = await (
+        await client.get(f"/api/conversations/{conversation_id}", headers=headers)
+    ).json()
+    assert detail["escalation"]["status"] == "resolved"
+    assert detail["escalation"]["rating"] == 4
+    queue = await (await client.get("/api/escalations", headers=headers)).json()
+    assert queue["escalations"] == []
+    await ws.close()
+
+
+async def test_claiming_a_closed_escalation_conflicts(client: TestClient) -> None:
+    ws, conversation_id = await handed_off(client)
+    headers = await agent(client)
+    [item] = (await (await client.get("/api/escalations", headers=headers)).json())["escalations"]
+    await client.post(f"/api/conversations/{conversation_id}/resolve", headers=headers)
+    response = await client.post(f"/api/escalations/{item['id']}/claim", headers=headers)
+    assert response.status == 409
+    missing = await client.post("/api/escalations/999/claim", headers=headers)
+    assert missing.status == 404
+    await ws.close()
+
+
+async def test_hand_back_lets_the_bot_answer_again(client: TestClient) -> None:
+    ws, conversation_id = await handed_off(client)
+    headers = await agent(client)
+    await ws.send_json({"type": "message", "text": "hello there", "client_id": "m2"})
+    await receive_until(ws, lambda e: e.get("client_id") == "m2")
+    assert not [e for e in await drain(ws) if e.get("role") == "bot"], "the bot stays quiet"
+
+    response = await client.post(f"/api/conversations/{conversation_id}/handback", headers=headers)
+    assert (await response.json())["status"] == "bot"
+    await receive_until(ws, lambda e: e.get("role") == "system")
+    await ws.send_json({"type": "message", "text": "hello there", "client_id": "m3"})
+    events = await receive_until(ws, lambda e: e.get("role") == "bot")
+    assert events[-1]["buttons"], "a template answer with its quick replies"
+    detail = await (
+        await client.get(f"/api/conversations/{conversation_id}", headers=headers)
+    ).json()
+    assert detail["escalation"]["status"] == "handed_back"
+    await ws.close()
+
+
+async def test_intent_correction_is_stored_and_exported_in_the_training_format(
+    client: TestClient, tmp_path: Path
+) -> None:
+    ws, conversation_id = await handed_off(client)
+    headers = await agent(client)
+    detail = await (
+        await client.get(f"/api/conversations/{conversation_id}", headers=headers)
+    ).json()
+    user_turn, bot_turn = detail["turns"][0], detail["turns"][1]
+
+    bad = await client.post(
+        f"/api/turns/{user_turn['id']}/correction", json={"intent": "no_such"}, headers=headers
+    )
+    assert bad.status == 400
+    on_bot = await client.post(
+        f"/api/turns/{bot_turn['id']}/correction", json={"intent": "greet"}, headers=headers
+    )
+    assert on_bot.status == 400
+    fixed = await client.post(
+        f"/api/turns/{user_turn['id']}/correction", json={"intent": "greet"}, headers=headers
+    )
+    assert fixed.status == 201
+    correction = (await fixed.json())["correction"]
+    assert (correction["predicted_intent"], correction["intent"]) == ("human_handoff", "greet")
+    # A second correction replaces the first.
+    await client.post(
+        f"/api/turns/{user_turn['id']}/correction", json={"intent": "thanks"}, headers=headers
+    )
+    detail = await (
+        await client.get(f"/api/conversations/{conversation_id}", headers=headers)
+    ).json()
+    assert detail["turns"][0]["corrected_intent"] == "thanks"
+
+    ops = await agent(client, "otto", "ops")
+    exported = await client.get("/api/feedback/corrections.csv", headers=ops)
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(await exported.text())))
+    assert rows == [{"text": "I want to talk to a human", "intent": "thanks"}]
+
+    out = tmp_path / "feedback"
+    summary = await export_feedback(_config(client), out)
+    assert summary["corrections"] == 1
+    assert (
+        out / "corrections.csv"
+    ).read_text() == "text,intent\nI want to talk to a human,thanks\n"
+    assert (out / "answers.csv").read_text() == "question,answer,intent\n"
+    await ws.close()
+
+
+def _config(client: TestClient) -> Any:
+    from bot.server.appkeys import CONFIG
+
+    return client.app[CONFIG]
+
+
+async def test_saved_staff_answer_is_retrievable_at_once_and_saved_to_disk(
+    client: TestClient, tmp_path: Path
+) -> None:
+    ws, conversation_id = await handed_off(client)
+    headers = await agent(client)
+    await ws.send_json(
+        {"type": "message", "text": "Do you sell replacement kettle lids?", "client_id": "q"}
+    )
+    await receive_until(ws, lambda e: e.get("client_id") == "q")
+    answer = "Yes: replacement lids for every kettle are under Spare parts, 6 EUR each."
+    reply = await client.post(
+        f"/api/conversations/{conversation_id}/reply", json={"text": answer}, headers=headers
+    )
+    turn_id = (await reply.json())["turn"]["id"]
+    config = _config(client)
+    before = read_stamp(config.index_path)
+
+    saved = await client.post(f"/api/turns/{turn_id}/save-answer", json={}, headers=headers)
+    assert saved.status == 201, await saved.text()
+    body = (await saved.json())["answer"]
+    assert body["question"] == "Do you sell replacement kettle lids?"
+
+    index = client.app[RUNTIME].get().index
+    assert index is not None
+    [best, *_] = index.search("Do you sell replacement kettle lids?")
+    assert (best.id, best.answer) == (body["id"], answer)
+    assert read_stamp(config.index_path) != before, "the index on disk was rewritten"
+
+    ops = await agent(client, "otto", "ops")
+    exported = await (await client.get("/api/feedback/answers.csv", headers=ops)).text()
+    [row] = list(csv.DictReader(io.StringIO(exported)))
+    assert row["answer"] == answer
+
+    not_agent = await client.post(f"/api/turns/{turn_id - 1}/save-answer", json={}, headers=headers)
+    assert not_agent.status == 400
+    await ws.close()
+
+
+async def test_the_bot_answers_the_new_question_from_the_saved_answer(client: TestClient) -> None:
+    ws, conversation_id = await handed_off(client)
+    headers = await agent(client)
+    question = "Can I pay with a gift card from your Berlin store?"
+    answer = "Yes, gift cards from our stores work online too."
+    await ws.send_json({"type": "message", "text": question, "client_id": "q"})
+    await receive_until(ws, lambda e: e.get("client_id") == "q")
+    reply = await client.post(
+        f"/api/conversations/{conversation_id}/reply", json={"text": answer}, headers=headers
+    )
+    turn_id = (await reply.json())["turn"]["id"]
+    assert (await client.post(f"/api/turns/{turn_id}/save-answer", headers=headers)).status == 201
+    await ws.close()
+
+    other = await client.ws_connect(f"/widget/ws?token={await widget_token(client)}")
+    await other.send_json({"type": "message", "text": question, "client_id": "x"})
+    events = await receive_until(other, lambda e: e.get("role") == "bot")
+    assert events[-1]["text"] == answer
+    await other.close()

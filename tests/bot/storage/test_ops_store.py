@@ -1,0 +1,116 @@
+"""bot.storage.ops_store: alerts are stored once, however many processes raise them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.server.app import create_app
+from bot.server.appkeys import METRICS, OPS
+from bot.storage import Store
+from bot.storage.ops_store import OpsStore
+from tests.bot.ops.conftest import QUICK_ALERTS, customer_turns
+from tests.conftest import app_config
+
+AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def ops_store(store: Store) -> OpsStore:
+    return OpsStore(store.engine, store.transactions)
+
+
+async def raise_alert(ops: OpsStore, scope: str = "payments") -> tuple[int, bool]:
+    alert, raised = await ops.open_alert(
+        rule="negative_share",
+        scope=scope,
+        message=f"{scope} turned negative",
+        share=0.8,
+        baseline=None,
+        volume=20,
+        details={},
+        at=AT,
+    )
+    return alert.id, raised
+
+
+async def test_raising_an_alert_that_is_already_open_returns_the_open_one(store: Store) -> None:
+    ops = ops_store(store)
+
+    first, raised_first = await raise_alert(ops)
+    again, raised_again = await raise_alert(ops)
+    other, raised_other = await raise_alert(ops, scope="shipping")
+
+    assert (raised_first, raised_again, raised_other) == (True, False, True)
+    assert again == first != other
+    assert len(await ops.alerts()) == 2
+
+
+async def test_an_acknowledged_alert_still_counts_as_open_and_a_resolved_one_does_not(
+    store: Store,
+) -> None:
+    ops = ops_store(store)
+    first, _ = await raise_alert(ops)
+
+    await ops.acknowledge(first, "olga", AT)
+    assert await raise_alert(ops) == (first, False)
+
+    await ops.resolve(first, "olga", AT)
+    second, raised = await raise_alert(ops)
+    assert raised and second != first
+
+
+async def test_resolving_says_whether_this_call_resolved_it(store: Store) -> None:
+    ops = ops_store(store)
+    first, _ = await raise_alert(ops)
+
+    alert, changed = await ops.resolve(first, "olga", AT)
+    assert changed and alert is not None and alert.state == "resolved"
+    again, changed_again = await ops.resolve(first, "auto", AT)
+    assert not changed_again and again is not None and again.resolved_by == "olga"
+    assert await ops.resolve(999_999, "olga", AT) == (None, False)
+
+
+async def test_processes_raising_the_same_alert_at_once_store_it_once(postgres_url: str) -> None:
+    # Separate stores stand for separate server processes on one database.
+    stores = [await Store.open(postgres_url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(raise_alert(ops_store(s)) for s in stores for _ in "ab"))
+    finally:
+        for store in stores:
+            await store.close()
+
+    assert [raised for _, raised in results].count(True) == 1
+    assert len({alert_id for alert_id, _ in results}) == 1
+
+
+async def test_two_servers_on_one_database_announce_a_shared_alert_once(
+    aiohttp_client: Any, tmp_path: Path, postgres_url: str
+) -> None:
+    clients: list[TestClient] = [
+        await aiohttp_client(
+            create_app(app_config(tmp_path / name, database_url=postgres_url, alerts=QUICK_ALERTS))
+        )
+        for name in ("one", "two")
+    ]
+    angry = [("payment_failed", "negative")] * 6
+
+    for i, client in enumerate(clients):
+        await customer_turns(client.app, angry, sender=f"server{i}")
+
+    opened = [
+        client.app[METRICS].registry.get_sample_value(
+            "frontdesk_alerts_opened_total", {"rule": "negative_share"}
+        )
+        or 0.0
+        for client in clients
+    ]
+    alerts = await clients[0].app[OPS].store.alerts()
+    assert [(a.rule, a.scope, a.state) for a in alerts] == [("negative_share", "payments", "open")]
+    assert sorted(opened) == [0, 1]  # raised by both, announced by the first
+    assert {c.app[OPS].engine.active[("negative_share", "payments")].id for c in clients} == {
+        alerts[0].id
+    }
