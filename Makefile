@@ -22,10 +22,13 @@ test: install
 bench: install models
 	@set -e; for script in bench/*.py; do echo "# $$script" >&2; $(BIN)/python $$script; done
 
+## lint: ruff, and the import contracts that keep the layers (pyproject.toml [tool.importlinter])
 lint: install
 	$(BIN)/ruff check bot retrieval training tests bench data/actions.py
 	$(BIN)/ruff format --check bot retrieval training tests bench data/actions.py
+	$(BIN)/lint-imports
 
+## typecheck: mypy over every package, strict on the message path
 typecheck: install
 	$(BIN)/mypy
 

@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.core.config import Config  # noqa: E402
-from retrieval.models.classifier import FALLBACK_INTENT, TextClassifier  # noqa: E402
+from retrieval.base.labels import FALLBACK_INTENT  # noqa: E402
+from retrieval.models.classifier import TextClassifier  # noqa: E402
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

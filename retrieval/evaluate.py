@@ -33,12 +33,13 @@ from retrieval.base.datafiles import (
     read_rows,
     required_text,
 )
+from retrieval.base.modeldir import REPORT_NAME
 from retrieval.index import DEFAULT_THRESHOLD, AnswerIndex, Hit
 from retrieval.models.encoder import TextEncoder, load_encoder
 
 EVAL_K = 10
 TEXT_COLUMNS = ("text", "question", "query")
-REPORT_FILE = "report.md"
+REPORT_FILE = REPORT_NAME  # one report name for every evaluation Frontdesk writes
 TABLE_THRESHOLDS = tuple(round(0.30 + 0.05 * i, 2) for i in range(13))
 """0.30, 0.35, ..., 0.90: the rows of the report's precision/coverage table."""
 CALIBRATION_GRID = tuple(round(0.20 + 0.01 * i, 2) for i in range(76))

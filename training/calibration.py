@@ -1,7 +1,8 @@
 """Choosing the max-softmax rejection threshold on the validation split.
 
 Serving rejects a message (answers ``nlu_fallback``) when the top label is an oos label or
-its probability is below the threshold (retrieval.models.classifier.TextClassifier.decide). Two cases:
+its probability is below the threshold (retrieval.models.classifier.TextClassifier.decide).
+Two cases:
 
 * validation has oos rows: pick the threshold that maximises accuracy where an oos row is
   correct only if rejected and an in-scope row only if kept and right. Among equally good

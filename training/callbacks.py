@@ -30,8 +30,8 @@ class TimeBudget(TrainerCallback):
     at, say, half the peak rate leaves the weights noisier than a decay that completes;
     BANKING77 on a busy 2-core CPU is the case this is for. Compressing rather than drawing
     a line down from the current rate matters when the re-plan comes during the warm-up: a
-    line from there would never reach the peak rate (an earlier version did that, and
-    trained BANKING77 at 7% of the intended rate). The end is re-estimated as the step rate
+    line from there would never reach the peak rate, and the model would train at a small
+    fraction of the intended one. The end is re-estimated as the step rate
     changes, but never moved past the planned schedule.
     """
 

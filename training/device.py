@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class Runtime:
+class TrainingDevice:
+    """Where a training run happens and in what precision."""
+
     device: str  # "cuda" or "cpu"
     precision: str  # "bf16", "fp16" or "fp32"
     cpu_threads: int | None  # None on a GPU: torch's default is fine for the data loader
@@ -17,14 +21,29 @@ class Runtime:
         return self.device == "cuda"
 
 
-def detect_runtime() -> Runtime:
+def detect_training_device() -> TrainingDevice:
     """CUDA with bf16 (fp16 on GPUs without bf16) when present, else the CPU in fp32."""
     import torch
 
     if torch.cuda.is_available():
         precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return Runtime("cuda", precision, None)
-    return Runtime("cpu", "fp32", cpu_threads())
+        return TrainingDevice("cuda", precision, None)
+    return TrainingDevice("cpu", "fp32", cpu_threads())
+
+
+@contextlib.contextmanager
+def training_device() -> Iterator[TrainingDevice]:
+    """Detect the device; on the CPU use every usable core, then restore torch's setting."""
+    import torch
+
+    device = detect_training_device()
+    previous = torch.get_num_threads()
+    if device.cpu_threads:
+        torch.set_num_threads(device.cpu_threads)
+    try:
+        yield device
+    finally:
+        torch.set_num_threads(previous)
 
 
 def cpu_threads() -> int:
@@ -34,9 +53,9 @@ def cpu_threads() -> int:
     and under taskset is far below the machine's count) minus the 1-minute load average.
     Oversubscribing is the expensive mistake: every one of the hundreds of small parallel
     regions in a BERT training step waits for its slowest thread, and a thread sharing a
-    core with another process is descheduled for whole time slices. Measured on 2 busy
-    cores, 2 threads took 0.2-4 s per step (erratic) where 1 thread took a steady 0.3 s;
-    on idle cores all of them are used.
+    core with another process is descheduled for whole time slices, so steps become slow
+    and erratic; fewer threads on the idle cores run steadily. On idle cores all of them
+    are used.
     """
     configured = os.environ.get("OMP_NUM_THREADS", "")
     if configured.isdigit() and int(configured) > 0:

@@ -4,11 +4,11 @@ MultipleNegativesRankingLoss: each question should be closer to its own answer t
 other answers in its batch. When the pairs carry intents, a batch never holds two pairs of
 the same intent, whose answers would otherwise be pushed apart as if they were wrong.
 
-Measured by ``bench/retrieval_bitext.py --fine-tune``: on two CPU cores a useful fine-tune
-takes ten minutes or more, and the intent head (:mod:`retrieval.index.intents`) reached the
-target without it, so it stays an option. The result is a sentence-transformers directory
-that ``load_encoder`` reads; an index built with it records its fingerprint and refuses to
-load with any other encoder.
+On a small CPU a useful fine-tune takes many minutes, and the intent head
+(:mod:`retrieval.index.intents`) reaches the retrieval target without it
+(``bench/retrieval_bitext.py --fine-tune`` compares the two), so it stays an option.
+The result is a sentence-transformers directory that ``load_encoder`` reads; an index
+built with it records its fingerprint and refuses to load with any other encoder.
 """
 
 from __future__ import annotations

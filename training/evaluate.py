@@ -1,7 +1,7 @@
 """Evaluating a model directory on labelled data, through the serving classifier.
 
-Predictions come from :class:`retrieval.models.classifier.TextClassifier` (rejection rule included), so
-the figures describe exactly what ``frontdesk serve`` would answer.
+Predictions come from :class:`retrieval.models.classifier.TextClassifier` (rejection rule
+included), so the figures describe exactly what ``frontdesk serve`` would answer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from retrieval.base.datasets import TASKS, Example, load_examples
-from retrieval.models.classifier import ModelDirError
+from retrieval.base.modeldir import ModelDirError
 from training.metrics import OUT_OF_SCOPE, canonical, classification_metrics
 from training.report import Scored, write_report
 
@@ -92,7 +92,7 @@ def evaluate(
     text_column: str | None = None,
     label_column: str | None = None,
 ) -> dict[str, Any]:
-    """Score ``model_dir`` on ``data`` and write report.md and confusion.png.
+    """Score ``model_dir`` on ``data`` and write the report and its confusion matrix.
 
     The report goes to ``report_dir`` (default: the model directory). Returns a
     JSON-serialisable dict: accuracy, macro_f1, macro_recall, weighted_f1, n,
@@ -127,7 +127,7 @@ def evaluate(
         context={
             "model": model_dir,
             "data": data,
-            "threshold": classifier.card.threshold,
+            "threshold": classifier.card.rejection.threshold,
             **({"labels unknown to the model": ", ".join(unknown)} if unknown else {}),
         },
     )

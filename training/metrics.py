@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from retrieval.models.classifier import FALLBACK_INTENT, OOS_LABELS
+from retrieval.base.labels import FALLBACK_INTENT, OOS_LABELS
 
 OUT_OF_SCOPE = "out_of_scope"
 

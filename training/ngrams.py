@@ -1,11 +1,15 @@
-"""Fitting the sparse n-gram model that serving fuses with the encoder (retrieval.models.ngrams)."""
+"""Fitting the sparse n-gram model that serving fuses with the encoder, and keeping it in
+the model directory only where the fusion helps (retrieval.models.ngrams)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from retrieval.base.datasets import Example
+from retrieval.base.modeldir import ModelCard, SparseModel
 from retrieval.models.ngrams import DEFAULT_BLOCKS, Block, SparseScorer
 
 # Candidates for the fusion; weight 0 (the encoder alone) comes first so that it wins ties.
@@ -72,3 +76,36 @@ def choose_fusion(
     grid = [(w, s) for w in WEIGHTS for s in (SCALES if w else SCALES[:1])]
     weight, scale = max(grid, key=lambda ws: (accuracy(*ws), -ws[0]))
     return Fusion(weight, scale, accuracy(weight, scale), accuracy(0.0, 1.0))
+
+
+def add_sparse(
+    directory: Path,
+    card: ModelCard,
+    train: Sequence[Example],
+    validation: Sequence[Example],
+    probabilities: Any,
+) -> tuple[ModelCard, dict[str, Any]]:
+    """Fit the n-gram model on ``train`` and keep it (its file in ``directory`` and
+    ``card.sparse``) if fusing it with the encoder's ``probabilities`` is more accurate on
+    ``validation``; returns the card and what was measured, for the training record."""
+    import numpy as np
+
+    try:
+        scorer = fit_sparse([e.text for e in train], [e.label for e in train], card.labels)
+    except ValueError as exc:
+        # e.g. texts without a single two-letter word: the encoder alone still serves.
+        return card, {"weight": 0.0, "skipped": str(exc)}
+    scores = scorer.scores([e.text for e in validation])
+    encoder = np.log(np.maximum(np.asarray(probabilities, dtype="float64"), 1e-12))
+    fusion = choose_fusion(encoder, scores, [e.label for e in validation], card.labels)
+    measured = {
+        "weight": fusion.weight,
+        "scale": fusion.scale,
+        "validation_accuracy": round(fusion.validation_accuracy, 4),
+        "encoder_validation_accuracy": round(fusion.encoder_validation_accuracy, 4),
+    }
+    if fusion.weight > 0:
+        sparse = SparseModel(weight=fusion.weight, scale=fusion.scale, blocks=DEFAULT_BLOCKS)
+        scorer.save(directory / sparse.file)
+        card = replace(card, sparse=sparse)
+    return card, measured

@@ -1,4 +1,4 @@
-"""The human-readable evaluation report: ``report.md`` and ``confusion.png``.
+"""The human-readable evaluation report and its confusion matrix (file names: modeldir).
 
 Training writes it for the validation split and ``frontdesk eval`` for any labelled file,
 through the same :func:`write_report`, so the two reports always read alike.
@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.base.datasets import Example
+from retrieval.base.modeldir import CONFUSION_NAME, REPORT_NAME
 from training.metrics import most_confused, per_label_scores
 
 MAX_MISCLASSIFIED = 30
 MAX_CONFUSED_PAIRS = 10
-REPORT_NAME = "report.md"
-CONFUSION_NAME = "confusion.png"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +44,13 @@ def write_report(
     scored: Sequence[Scored],
     context: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write report.md and confusion.png into ``directory``; returns the report's path."""
+    """Write the report and its confusion matrix into ``directory``; returns the report's
+    path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     gold = [s.gold for s in scored]
     predicted = [s.predicted for s in scored]
-    write_confusion_png(directory / CONFUSION_NAME, gold, predicted, title=title)
+    write_confusion_matrix(directory / CONFUSION_NAME, gold, predicted, title=title)
     path = directory / REPORT_NAME
     path.write_text(render_markdown(title, metrics, scored, context or {}), encoding="utf-8")
     return path
@@ -127,7 +127,7 @@ def _number(value: Any) -> str:
     return _cell(value)
 
 
-def write_confusion_png(
+def write_confusion_matrix(
     path: str | Path, gold: Sequence[str], predicted: Sequence[str], *, title: str
 ) -> None:
     """A row-normalised confusion matrix that stays legible with dozens of labels.

@@ -14,13 +14,14 @@ import importlib.util
 import inspect
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 import aiohttp
+from rasa_sdk.types import ActionCall
 
 log = logging.getLogger(__name__)
 
@@ -38,37 +39,9 @@ class ActionResult:
 class ActionRunner(Protocol):
     def known(self, name: str) -> bool: ...
 
-    async def run(self, call: Mapping[str, Any]) -> ActionResult: ...
+    async def run(self, call: ActionCall) -> ActionResult: ...
 
     async def close(self) -> None: ...
-
-
-def action_call(
-    name: str,
-    *,
-    sender_id: str,
-    slots: Mapping[str, Any],
-    latest_message: Mapping[str, Any],
-    domain: Mapping[str, Any],
-    paused: bool = False,
-) -> dict[str, Any]:
-    """The body Rasa sends to an action server for ``name``."""
-    return {
-        "next_action": name,
-        "sender_id": sender_id,
-        "version": "3.6.0",
-        "tracker": {
-            "sender_id": sender_id,
-            "slots": dict(slots),
-            "latest_message": dict(latest_message),
-            "events": [],
-            "paused": paused,
-            "followup_action": None,
-            "active_loop": {},
-            "latest_action_name": "action_listen",
-        },
-        "domain": dict(domain),
-    }
 
 
 def import_actions_module(spec: str) -> ModuleType:
@@ -130,7 +103,7 @@ class InProcessActions:
     def known(self, name: str) -> bool:
         return name in self._names
 
-    async def run(self, call: Mapping[str, Any]) -> ActionResult:
+    async def run(self, call: ActionCall) -> ActionResult:
         name = call["next_action"]
         if not self.known(name):
             raise ActionError(f"action {name!r} is not defined in the actions module")
@@ -170,7 +143,7 @@ class RemoteActions:
     def known(self, name: str) -> bool:
         return True  # the server answers 404 for names it does not have
 
-    async def run(self, call: Mapping[str, Any]) -> ActionResult:
+    async def run(self, call: ActionCall) -> ActionResult:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         name = call["next_action"]

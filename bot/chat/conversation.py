@@ -13,10 +13,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.chat.dialogue import REQUESTED_SLOT, Dialogue
+from bot.chat.engine import DialogueEngine
+from bot.chat.execution import Outcome
+from bot.chat.handoff import HandoffPolicy
 from bot.chat.locks import ConversationLocks
 from bot.chat.nlu import ParseResult
 from bot.chat.pii import mask_pii
+from bot.chat.tracker import REQUESTED_SLOT, Tracker, user_uttered
 from bot.core.messages import BotMessage, Reply
 from bot.storage import Conversation, Store, Turn, Understanding
 
@@ -48,19 +51,22 @@ class ConversationProcessor:
         self,
         store: Store,
         parser: Parser,
-        dialogue: Dialogue,
+        engine: DialogueEngine,
         *,
         mask_pii_in_storage: bool = False,
         listeners: tuple[TurnListener, ...] = (),
-        negative_handoff: tuple[int, float] = (0, 1.0),
+        handoff: HandoffPolicy | None = None,
         locks: ConversationLocks | None = None,
+        staff_online: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.parser = parser
-        self.dialogue = dialogue
+        self.engine = engine
         self.mask_pii_in_storage = mask_pii_in_storage
         self.listeners = listeners
-        self.negative_handoff = negative_handoff
+        self.handoff = handoff or HandoffPolicy()
+        # Whether anyone is in the staff console; None when there is no console (the CLI).
+        self.staff_online = staff_online
         self._locks = locks or ConversationLocks()
         # Messages inside handle() that have not reached the models yet (see upcoming()).
         self._before_parse = 0
@@ -88,11 +94,20 @@ class ConversationProcessor:
         message_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Handled:
-        arrival = _Arrival(self)
+        self._before_parse += 1
+        pending = [True]
+
+        def reached_models() -> None:
+            if pending:
+                pending.clear()
+                self._before_parse -= 1
+
         try:
-            return await self._handle(channel, sender_id, text, message_id, metadata, arrival)
+            return await self._handle(
+                channel, sender_id, text, message_id, metadata, reached_models
+            )
         finally:
-            arrival.reached_models()
+            reached_models()
 
     def upcoming(self) -> int:
         """How many messages are being handled but have not been given to the models yet:
@@ -106,7 +121,7 @@ class ConversationProcessor:
         text: str,
         message_id: str | None,
         metadata: Mapping[str, Any] | None,
-        arrival: _Arrival,
+        reached_models: Callable[[], None],
     ) -> Handled:
         conversation_id = await self._conversation_id(channel, sender_id)
         async with self._locks.hold(conversation_id):
@@ -125,45 +140,80 @@ class ConversationProcessor:
                         duplicate=True,
                     )
                 # The first attempt stored the message but died before answering: answer now.
-            return await self._answer(conversation, sender_id, text, turn, metadata or {}, arrival)
+            return await self._answer(
+                conversation, channel, sender_id, text, turn, metadata or {}, reached_models
+            )
 
     async def _answer(
         self,
         conversation: Conversation,
+        channel: str,
         sender_id: str,
         text: str,
         turn: Turn,
         metadata: Mapping[str, Any],
-        arrival: _Arrival,
+        reached_models: Callable[[], None],
     ) -> Handled:
         conversation_id = conversation.id
         parse: ParseResult | None
-        arrival.reached_models()
+        reached_models()
+        tracker = Tracker(
+            sender_id,
+            await self.store.events(conversation_id),
+            initial_slots=self.engine.domain.initial_slots(),
+        )
         try:
-            parse = await self.parser.parse(text, expecting=conversation.slots.get(REQUESTED_SLOT))
+            parse = await self.parser.parse(text, expecting=tracker.slots.get(REQUESTED_SLOT))
         except Exception:
             log.exception("understanding the message failed; answering without the models")
             parse = None
         understanding = self._understanding(parse)
+        user_event = user_uttered(
+            text,
+            {**(parse.to_rasa() if parse else {"text": text}), "metadata": dict(metadata)},
+            message_id=message_id_of(turn),
+            channel=channel,
+        )
 
         if conversation.status == "handoff":
-            # A person owns the conversation: the bot listens but stays quiet.
+            # A person owns the conversation: the bot stays quiet, unless nobody is there.
+            waiting = Outcome(events=[user_event])
+            if not self._staff_there():
+                self.engine.act.tell_staff_offline(tracker, waiting)
             await self.store.record_reply(
-                conversation_id, turn.id, (), route="human", understanding=understanding
+                conversation_id,
+                turn.id,
+                tuple(waiting.messages),
+                route="human",
+                understanding=understanding,
+                events=waiting.events,
             )
             await self._notify(conversation_id, turn, parse, None)
-            return Handled(conversation_id, turn.id, (), "human", parse=parse)
+            return Handled(conversation_id, turn.id, tuple(waiting.messages), "human", parse=parse)
 
-        async def recent_routes() -> list[str]:
-            history = await self.store.turns(conversation_id, limit=HISTORY_FOR_POLICY)
-            return [t.route for t in history if t.role == "bot" and t.route]
-
-        if await self._stays_negative(conversation_id, parse):
-            reply = self.dialogue.handoff(conversation.slots, "negative_sentiment")
+        history = await self.store.turns(conversation_id, limit=HISTORY_FOR_POLICY)
+        reason = self.handoff.before_answer(parse, history)
+        if reason is not None:
+            outcome = Outcome()
+            self.engine.escalate(tracker, outcome, user_event, reason)
         else:
-            reply = await self.dialogue.respond(
-                sender_id, parse, conversation.slots, recent_routes, text=text, metadata=metadata
+            outcome = await self.engine.handle(
+                tracker,
+                user_event,
+                parse,
+                metadata=metadata,
+                recent_misunderstandings=self.handoff.misunderstood_in_a_row(history),
             )
+        if outcome.escalation_reason and not self._staff_there():
+            self.engine.act.tell_staff_offline(tracker, outcome)
+        reply = Reply(
+            tuple(outcome.messages),
+            outcome.route,
+            outcome.answer_source,
+            retrieval_score=outcome.retrieval_score,
+            slots=dict(tracker.slots),
+            escalation_reason=outcome.escalation_reason,
+        )
         await self.store.record_reply(
             conversation_id,
             turn.id,
@@ -174,28 +224,13 @@ class ConversationProcessor:
             slots=reply.slots,
             escalation_reason=reply.escalation_reason,
             understanding=understanding,
+            events=outcome.events,
         )
         await self._notify(conversation_id, turn, parse, reply)
         return Handled(conversation_id, turn.id, reply.messages, reply.route, parse=parse)
 
-    async def _stays_negative(self, conversation_id: str, parse: ParseResult | None) -> bool:
-        """Whether this and the previous turns were all strongly negative."""
-        turns, score = self.negative_handoff
-        sentiment = parse.sentiment if parse else None
-        if not turns or sentiment is None:
-            return False
-        if sentiment.label != "negative" or sentiment.confidence < score:
-            return False
-        if turns == 1:
-            return True
-        history = await self.store.turns(conversation_id, limit=2 * turns + 2)
-        # The current turn is stored but not yet annotated: look at the ones before it.
-        earlier = [t for t in history if t.role == "user" and t.sentiment is not None][
-            -(turns - 1) :
-        ]
-        return len(earlier) == turns - 1 and all(
-            t.sentiment == "negative" and (t.sentiment_score or 0) >= score for t in earlier
-        )
+    def _staff_there(self) -> bool:
+        return self.staff_online is None or self.staff_online()
 
     def _understanding(self, parse: ParseResult | None) -> Understanding | None:
         if parse is None:
@@ -222,19 +257,8 @@ class ConversationProcessor:
                 log.exception("turn listener %r failed", listener)
 
 
-class _Arrival:
-    """Counts one message in ``ConversationProcessor.upcoming`` until it reaches the models
-    (or leaves without needing them: a duplicate, an error)."""
-
-    def __init__(self, processor: ConversationProcessor) -> None:
-        self._processor = processor
-        self._pending = True
-        processor._before_parse += 1
-
-    def reached_models(self) -> None:
-        if self._pending:
-            self._pending = False
-            self._processor._before_parse -= 1
+def message_id_of(turn: Turn) -> str | None:
+    return turn.message_id
 
 
 def _masked(entity: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from typing import Any
 
 from bot.chat import entities as entity_rules
 from bot.chat.batching import MicroBatcher
-from retrieval.models.classifier import FALLBACK_INTENT, Prediction, TextClassifier
+from retrieval.base.labels import FALLBACK_INTENT
+from retrieval.models.classifier import Prediction, TextClassifier
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class ParseResult:
             }
         return body
 
+
+# Rasa's default intents: understood as payloads even when the model never learned them.
+DEFAULT_INTENTS = ("restart", "back", "session_start", "out_of_scope", "nlu_fallback")
 
 _COMMAND = re.compile(r"^/(?P<intent>[\w.-]+)(?P<entities>\{.*\})?\s*$", re.DOTALL)
 
@@ -198,7 +202,7 @@ class NluService:
 
     async def parse(self, text: str, *, expecting: str | None = None) -> ParseResult:
         intent, sentiment = await self._classify(text)
-        command = parse_intent_command(text, self.models.intent.labels)
+        command = parse_intent_command(text, (*self.models.intent.labels, *DEFAULT_INTENTS))
         if command is not None:
             # A button payload like /order_status{"order_id": "NW-10001"} names its intent.
             name, entities = command

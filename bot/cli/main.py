@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import staff as staff_cli
+from bot.cli import story_tests
 from bot.core.config import Config, ConfigError
 from retrieval.base.datafiles import DataFileError
 
@@ -251,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     reload.set_defaults(run=cmd_reload)
 
     staff_cli.add_parsers(commands)
+    story_tests.add_parsers(commands)
 
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--sender", help="conversation id to continue")

@@ -18,7 +18,8 @@ from bot.core.config import Config, ConfigError
 from bot.server.web.auth import digest, hash_password, new_secret
 from bot.server.web.feedback import ANSWERS_FILE, CORRECTIONS_FILE, answers_csv, corrections_csv
 from bot.storage import Store
-from bot.storage.staff import ROLES, StaffStore, StaffStoreError, StaffUser
+from bot.storage.accounts import ROLES, AccountError, AccountStore, StaffUser
+from bot.storage.feedback import FeedbackStore
 
 MIN_PASSWORD_CHARS = 8
 
@@ -32,8 +33,8 @@ async def add_user(config: Config, name: str, role: str, password: str) -> Staff
     try:
         password_hash = await asyncio.to_thread(hash_password, password)
         try:
-            return await StaffStore(store.engine).create_user(name, password_hash, role)
-        except StaffStoreError as exc:
+            return await AccountStore(store.engine).create_user(name, password_hash, role)
+        except AccountError as exc:
             raise ConfigError(str(exc)) from None
     finally:
         await store.close()
@@ -43,14 +44,14 @@ async def create_token(config: Config, name: str) -> str:
     """A new bearer token for user ``name``; only its hash is stored, so show it once."""
     store = await Store.open(config.database_url)
     try:
-        staff = StaffStore(store.engine)
-        user = await staff.user_by_name(name)
+        accounts = AccountStore(store.engine)
+        user = await accounts.user_by_name(name)
         if user is None or not user.active:
             raise ConfigError(
                 f"no active user {name!r}; add one with 'frontdesk user add {name} --role ROLE'"
             )
         token = new_secret()
-        await staff.create_api_token(user.id, digest(token))
+        await accounts.create_api_token(user.id, digest(token))
         return token
     finally:
         await store.close()
@@ -60,9 +61,9 @@ async def export_feedback(config: Config, out: Path) -> dict[str, Any]:
     """Write ``corrections.csv`` (text,intent) and ``answers.csv`` (question,answer,intent)."""
     store = await Store.open(config.database_url)
     try:
-        staff = StaffStore(store.engine)
-        corrections = await staff.corrections()
-        answers = await staff.saved_answers()
+        feedback = FeedbackStore(store.engine)
+        corrections = await feedback.corrections()
+        answers = await feedback.saved_answers()
     finally:
         await store.close()
     if out.exists() and not out.is_dir():

@@ -144,6 +144,12 @@ class Config:
         return self.domain or self.data_dir / "domain.yml"
 
     @property
+    def story_paths(self) -> tuple[Path, ...]:
+        """Where rules and stories are read from (Rasa's file names, or folders of them)."""
+        names = ("rules.yml", "stories.yml", "rules", "stories")
+        return tuple(self.data_dir / name for name in names)
+
+    @property
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite+aiosqlite:///"
         if self.database_url.startswith(prefix):

@@ -16,6 +16,7 @@ from bot.core.config import Config
 from bot.core.metrics import Metrics
 from bot.server.appkeys import (
     CONFIG,
+    HUB,
     LIMITS,
     METRICS,
     MODEL_EXECUTOR,
@@ -25,6 +26,7 @@ from bot.server.appkeys import (
     TURN_LISTENERS,
     Limits,
 )
+from bot.server.events import STAFF_TOPIC
 from bot.server.http.middleware import request_context
 from bot.server.ops import setup_ops
 from bot.server.ratelimit import RateLimiter
@@ -111,6 +113,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
                 app[METRICS],
                 listeners=tuple(listeners),
                 locks=ConversationLocks(app[REDIS]),
+                staff_online=lambda: app[HUB].subscriber_count(STAFF_TOPIC) > 0,
             )
         except Exception as exc:
             holder.error = f"{type(exc).__name__}: {exc}"

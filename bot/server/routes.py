@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.server.http import health, parse, rest
 from bot.server.ops import api as ops_api
 from bot.server.ops import page as ops_page
-from bot.server.web import admin, console, widget
+from bot.server.web import admin, console, conversations, feedback, login, widget
 from bot.server.web.widget import STATIC
 
 
@@ -36,25 +36,25 @@ def setup_routes(app: web.Application) -> None:
     add("GET", "/widget/turns", widget.widget_turns)
     add("GET", "/widget/ws", widget.widget_socket)
     # Staff console and its APIs
-    add("GET", "/console/login", console.login_form)
-    add("POST", "/console/login", console.login_submit)
-    add("POST", "/api/login", console.api_login)
-    add("POST", "/console/logout", console.logout)
+    add("GET", "/console/login", login.login_form)
+    add("POST", "/console/login", login.login_submit)
+    add("POST", "/api/login", login.api_login)
+    add("POST", "/console/logout", login.logout)
     add("GET", "/console", console.console_root)
     add("GET", "/console/", console.queue_page)
     add("GET", "/console/conversations/{conversation_id}", console.conversation_page)
-    add("GET", "/api/me", console.me)
-    add("GET", "/api/escalations", console.escalation_queue)
-    add("POST", "/api/escalations/{escalation_id}/claim", console.claim)
-    add("GET", "/api/conversations/{conversation_id}", console.conversation_detail)
-    add("POST", "/api/conversations/{conversation_id}/reply", console.reply)
-    add("POST", "/api/conversations/{conversation_id}/notes", console.add_note)
-    add("POST", "/api/conversations/{conversation_id}/resolve", console.resolve)
-    add("POST", "/api/conversations/{conversation_id}/handback", console.handback)
-    add("POST", "/api/turns/{turn_id}/correction", console.correct_intent)
-    add("POST", "/api/turns/{turn_id}/save-answer", console.save_answer)
-    add("GET", "/api/feedback/corrections.csv", console.export_corrections)
-    add("GET", "/api/feedback/answers.csv", console.export_answers)
+    add("GET", "/api/me", login.me)
+    add("GET", "/api/escalations", conversations.escalation_queue)
+    add("POST", "/api/escalations/{escalation_id}/claim", conversations.claim)
+    add("GET", "/api/conversations/{conversation_id}", conversations.conversation_detail)
+    add("POST", "/api/conversations/{conversation_id}/reply", conversations.reply)
+    add("POST", "/api/conversations/{conversation_id}/notes", conversations.add_note)
+    add("POST", "/api/conversations/{conversation_id}/resolve", conversations.resolve)
+    add("POST", "/api/conversations/{conversation_id}/handback", conversations.handback)
+    add("POST", "/api/turns/{turn_id}/correction", feedback.correct_intent)
+    add("POST", "/api/turns/{turn_id}/save-answer", feedback.save_answer)
+    add("GET", "/api/feedback/corrections.csv", feedback.export_corrections)
+    add("GET", "/api/feedback/answers.csv", feedback.export_answers)
     add("GET", "/console/ws", console.console_events)
     # Admin
     add("GET", "/console/admin", admin.admin_page)

@@ -13,22 +13,29 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.chat.actions import ActionRunner, InProcessActions, RemoteActions
-from bot.chat.batching import MicroBatcher
 from bot.chat.conversation import ConversationProcessor, TurnListener
-from bot.chat.dialogue import Dialogue, DialogueSettings
+from bot.chat.engine import DialogueEngine, EngineSettings
+from bot.chat.handoff import HandoffPolicy
 from bot.chat.locks import ConversationLocks
 from bot.chat.nlu import NluModels, NluService
+from bot.chat.policies.memoization import MemoizationPolicy
+from bot.chat.policies.rules import RulePolicy
+from bot.chat.policies.states import StateReader
+from bot.chat.responses import Responder
+from bot.chat.retriever import IndexRetriever
 from bot.core.config import Config
 from bot.core.metrics import Metrics
 from bot.storage import Store
+from retrieval.base.datafiles import load_yaml
 from retrieval.base.domain import Domain
-from retrieval.index import AnswerIndex, Hit
+from retrieval.base.stories import StoryFiles, read_story_files
+from retrieval.index import AnswerIndex
 from retrieval.templates import ResponseTemplates
 
 log = logging.getLogger(__name__)
@@ -36,32 +43,6 @@ log = logging.getLogger(__name__)
 
 class NotReadyError(RuntimeError):
     """The models are still loading (or failed to load)."""
-
-
-class IndexRetriever:
-    """Searches the answer index in the model worker, off the event loop, batching the
-    queries of concurrent requests into one encoder pass like the classifiers do."""
-
-    K = 5
-
-    def __init__(
-        self, index: AnswerIndex, executor: Executor, *, max_batch: int, max_wait_s: float
-    ) -> None:
-        self.index = index
-        self._batcher: MicroBatcher[str, list[Hit]] = MicroBatcher(
-            self._search_many, executor=executor, max_size=max_batch, max_wait_s=max_wait_s
-        )
-        self._batcher.start()
-
-    def _search_many(self, texts: Sequence[str]) -> list[list[Hit]]:
-        # Read the attribute per batch so that a reload swaps indexes between batches.
-        return self.index.search_many(texts, k=self.K)
-
-    async def search(self, text: str, k: int = 5) -> list[Hit]:
-        return (await self._batcher.submit(text))[:k]
-
-    async def close(self) -> None:
-        await self._batcher.stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +53,7 @@ class Loaded:
     index: AnswerIndex | None
     templates: ResponseTemplates
     domain: Domain
+    stories: StoryFiles
 
 
 @dataclass
@@ -86,8 +68,8 @@ class Runtime:
     loaded_at: float = field(default_factory=time.time)
 
     @property
-    def dialogue(self) -> Dialogue:
-        return self.processor.dialogue
+    def engine(self) -> DialogueEngine:
+        return self.processor.engine
 
     @property
     def index(self) -> AnswerIndex | None:
@@ -114,7 +96,7 @@ class Runtime:
             retriever = self.retriever
         else:
             retriever = self.retriever = _retriever(self.config, loaded.index, self.executor)
-        self.processor.dialogue = _dialogue(self.config, loaded, self.actions, retriever)
+        self.processor.engine = _engine(self.config, loaded, self.actions, retriever)
         self.loaded = loaded
         self.loaded_at = time.time()
         freeze_heap()
@@ -183,7 +165,7 @@ def _load_blocking(config: Config) -> Loaded:
     from retrieval.models.encoder import load_encoder
 
     # A server's log is for requests; per-file weight-loading bars are noise there.
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     torch.set_num_threads(inference_threads(config))
     started = time.perf_counter()
     sentiment_dir: Path | None = config.sentiment_model_path
@@ -203,10 +185,21 @@ def _load_blocking(config: Config) -> Loaded:
         index = AnswerIndex.load(config.index_path, encoder)
     else:
         log.warning("no answer index at %s; retrieval is off", config.index_path)
-    templates = ResponseTemplates.load(config.responses_path)
     domain = Domain.load(config.domain_path)
+    templates = _templates(config, domain)
+    stories = read_story_files(config.story_paths)
     log.info("models loaded in %.1fs", time.perf_counter() - started)
-    return Loaded(models, index, templates, domain)
+    return Loaded(models, index, templates, domain, stories)
+
+
+def _templates(config: Config, domain: Domain) -> ResponseTemplates:
+    """responses.yml, with the domain's own ``responses:`` (a Rasa project's) beside it."""
+    responses: dict[str, object] = dict(domain.responses)
+    if config.responses_path.exists():
+        own = load_yaml(config.responses_path) or {}
+        if isinstance(own, dict):
+            responses.update(own.get("responses", own) if "responses" in own else own)
+    return ResponseTemplates.from_mapping(responses, source=str(config.responses_path))
 
 
 def _actions(config: Config) -> ActionRunner | None:
@@ -226,20 +219,31 @@ def _retriever(config: Config, index: AnswerIndex, executor: Executor) -> IndexR
     )
 
 
-def _dialogue(
+def _engine(
     config: Config, loaded: Loaded, actions: ActionRunner | None, retriever: IndexRetriever | None
-) -> Dialogue:
-    return Dialogue(
+) -> DialogueEngine:
+    reader = StateReader(loaded.domain)
+    return DialogueEngine(
         loaded.domain,
-        loaded.templates,
+        Responder(loaded.templates),
+        rules=RulePolicy(loaded.stories.rules, reader),
+        stories=MemoizationPolicy(loaded.stories.stories, reader),
         retriever=retriever,
         actions=actions,
-        settings=DialogueSettings(
+        settings=EngineSettings(
             retrieval_threshold=config.retrieval_threshold,
             retrieval_strong_threshold=config.retrieval_strong_threshold,
             intent_confident=config.intent_confident,
-            fallbacks_before_handoff=config.fallbacks_before_handoff,
         ),
+        handoff=handoff_policy(config),
+    )
+
+
+def handoff_policy(config: Config) -> HandoffPolicy:
+    return HandoffPolicy(
+        negative_turns=config.negative_handoff_turns,
+        negative_score=config.negative_handoff_score,
+        fallbacks_before_handoff=config.fallbacks_before_handoff,
     )
 
 
@@ -250,6 +254,7 @@ async def load_runtime(
     metrics: Metrics,
     listeners: tuple[TurnListener, ...] = (),
     locks: ConversationLocks | None = None,
+    staff_online: Callable[[], bool] | None = None,
 ) -> Runtime:
     loop = asyncio.get_running_loop()
     loaded = await loop.run_in_executor(executor, _load_blocking, config)
@@ -266,11 +271,12 @@ async def load_runtime(
     processor = ConversationProcessor(
         store,
         nlu,
-        _dialogue(config, loaded, actions, retriever),
+        _engine(config, loaded, actions, retriever),
         mask_pii_in_storage=config.mask_pii_in_storage,
         listeners=listeners,
-        negative_handoff=(config.negative_handoff_turns, config.negative_handoff_score),
+        handoff=handoff_policy(config),
         locks=locks,
+        staff_online=staff_online,
     )
     nlu.expect(processor.upcoming)
     runtime = Runtime(config, executor, nlu, processor, loaded, actions, retriever)

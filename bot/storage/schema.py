@@ -72,6 +72,18 @@ turns = Table(
 Index("ix_turns_conversation", turns.c.conversation_id, turns.c.id)
 Index("ix_turns_reply_to", turns.c.reply_to)
 
+# The conversation as Rasa records it: every event (user, action, slot, active_loop, ...) in
+# order, written with the turn that produced it. Slots and forms are derived from these.
+tracker_events = Table(
+    "tracker_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    conversation_ref(),
+    Column("turn_id", Integer, ForeignKey("turns.id", ondelete="CASCADE"), nullable=True),
+    Column("event", JSON, nullable=False),
+)
+Index("ix_tracker_events_conversation", tracker_events.c.conversation_id, tracker_events.c.id)
+
 escalations = Table(
     "escalations",
     metadata,

@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.core.messages import BotMessage
+from bot.storage import handoff
 from bot.storage.records import Conversation, Escalation, Turn, Understanding
 from bot.storage.rows import record_from_row
-from bot.storage.schema import conversations, escalations, metadata, turns
+from bot.storage.schema import conversations, escalations, metadata, tracker_events, turns
 from bot.storage.transactions import Transactions, sqlite_file, transactions_for
 
 
@@ -42,14 +43,18 @@ _UPDATE_CONVERSATION = update(conversations).where(
     conversations.c.id == bindparam("_conversation_id")
 )
 _TOUCH_CONVERSATION = _UPDATE_CONVERSATION.returning(conversations)
+_INSERT_EVENT = insert(tracker_events)
+# A conversation's tracker is read from its latest events: enough for forms, rules and
+# stories (which look a few turns back) without reading a year-long chat on every message.
+TRACKER_EVENTS_READ = 2_000
 
 
 class Store:
     """The conversation store.
 
     ``engine`` is the async engine the staff console and the ops dashboard use;
-    ``transactions`` runs the chat's own reads and writes, each in one trip (see
-    :mod:`bot.storage.transactions`).
+    ``transactions`` runs the chat's own reads and writes, and the turns staff add, each in
+    one trip (see :mod:`bot.storage.transactions`).
     """
 
     def __init__(self, engine: AsyncEngine, transactions: Transactions) -> None:
@@ -245,9 +250,10 @@ class Store:
         escalation_reason: str | None = None,
         user_route: bool = True,
         understanding: Understanding | None = None,
+        events: Sequence[Mapping[str, Any]] = (),
     ) -> list[Turn]:
-        """Store the bot's reply, its slots, any escalation and what the models made of the
-        customer's message, in one transaction."""
+        """Store the bot's reply, its slots, the dialogue's events, any escalation and what
+        the models made of the customer's message, in one transaction."""
         now = utcnow()
         bot_rows = [
             {
@@ -274,8 +280,15 @@ class Store:
         if escalation_reason:
             changes["status"] = "handoff"
 
+        event_rows = [
+            {"conversation_id": conversation_id, "turn_id": user_turn_id, "event": dict(e)}
+            for e in events
+        ]
+
         def record(conn: Connection) -> list[Turn]:
             stored = [turn_from_row(conn.execute(_INSERT_TURN, row).one()) for row in bot_rows]
+            if event_rows:
+                conn.execute(_INSERT_EVENT, event_rows)
             if user_changes:
                 conn.execute(_UPDATE_TURN, {"_turn_id": user_turn_id, **user_changes})
             if escalation_reason:
@@ -293,6 +306,19 @@ class Store:
             return stored
 
         return await self.transactions.run(record)
+
+    async def events(
+        self, conversation_id: str, *, limit: int = TRACKER_EVENTS_READ
+    ) -> list[dict[str, Any]]:
+        """The conversation's tracker events, oldest first (the latest ``limit``)."""
+        query = (
+            select(tracker_events.c.id, tracker_events.c.event)
+            .where(tracker_events.c.conversation_id == conversation_id)
+            .order_by(tracker_events.c.id.desc())
+            .limit(limit)
+        )
+        rows = await self.transactions.run(lambda conn: list(conn.execute(query)))
+        return [dict(row.event) for row in reversed(rows)]
 
     async def replies_to(self, user_turn_id: int) -> list[Turn]:
         query = select(turns).where(turns.c.reply_to == user_turn_id).order_by(turns.c.id)
@@ -329,6 +355,40 @@ class Store:
             query = query.where(escalations.c.conversation_id == conversation_id)
         return await self.transactions.run(
             lambda conn: [escalation_from_row(row) for row in conn.execute(query)]
+        )
+
+    # What staff write ------------------------------------------------------------------
+    # The SQL is in bot.storage.handoff; running it here queues it with the chat's writes.
+
+    async def add_agent_turn(self, conversation_id: str, author: str, text: str) -> Turn:
+        """A reply a person on the staff wrote, shown to the customer as it is."""
+        now = utcnow()
+        return await self.transactions.run(
+            lambda conn: handoff.add_agent_turn(conn, conversation_id, author, text, now)
+        )
+
+    async def close_handoff(
+        self,
+        conversation_id: str,
+        *,
+        escalation_status: str,
+        conversation_status: str,
+        notice: str,
+        author: str,
+    ) -> Escalation | None:
+        """Resolve or hand back, with the customer's notice, in one transaction, so no one
+        sees the new status without it (see :func:`bot.storage.handoff.close_handoff`)."""
+        now = utcnow()
+        return await self.transactions.run(
+            lambda conn: handoff.close_handoff(
+                conn,
+                conversation_id,
+                escalation_status=escalation_status,
+                conversation_status=conversation_status,
+                notice=notice,
+                author=author,
+                now=now,
+            )
         )
 
 

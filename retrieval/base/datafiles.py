@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,22 @@ class DataFileError(ValueError):
         if fix:
             message += f". Fix: {fix}"
         super().__init__(message)
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans, as Rasa reads its files: ``value: yes`` and ``title: No`` are text,
+    not true/false (a Rasa project's slots and buttons depend on it)."""
+
+
+Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +212,7 @@ def load_yaml(path: str | Path) -> Any:
     if not path.is_file():
         raise DataFileError(path, "file not found", fix="check the path")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=Yaml12Loader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise DataFileError(

@@ -31,7 +31,7 @@ from retrieval.base.datafiles import (
     pick_column,
     read_rows,
 )
-from retrieval.models.classifier import FALLBACK_INTENT, OOS_LABELS
+from retrieval.base.labels import FALLBACK_INTENT, OOS_LABELS
 
 TASKS = ("intent", "sentiment")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")

@@ -1,18 +1,21 @@
 """The FAISS answer index over historical Q&A: search, its on-disk form, building and tuning,
 and intent voting over the nearest answers.
 
+- :mod:`.search`: :class:`AnswerIndex`, searched and updated while the bot serves;
+- :mod:`.hits`: :class:`Hit`, what a search answers with;
+- :mod:`.intents`: the intent vote and the intent head over the nearest answers;
+- :mod:`.faiss_index`: :class:`IndexSettings`, choosing, building and tuning the FAISS index;
+- :mod:`.storage`: the index directory on disk (manifest, save/load, :func:`read_stamp`);
+- :mod:`.build`: ``frontdesk index build``, from a Q&A file to a saved index.
+
 Other packages import from here only, so the modules inside can be rearranged freely.
 """
 
 from retrieval.index.build import build_index
-from retrieval.index.search import (
-    DEFAULT_THRESHOLD,
-    RECALL_K,
-    AnswerIndex,
-    Hit,
-    IndexSettings,
-    read_stamp,
-)
+from retrieval.index.faiss_index import RECALL_K, IndexSettings
+from retrieval.index.hits import Hit
+from retrieval.index.search import DEFAULT_THRESHOLD, AnswerIndex
+from retrieval.index.storage import read_stamp
 
 __all__ = [
     "DEFAULT_THRESHOLD",

@@ -12,7 +12,8 @@ from retrieval.base.qa import (
     merge_near_duplicates,
     read_qa,
 )
-from retrieval.index.search import RECALL_K, AnswerIndex, IndexSettings
+from retrieval.index.faiss_index import RECALL_K, IndexSettings
+from retrieval.index.search import AnswerIndex
 from retrieval.models.encoder import TextEncoder, load_encoder
 
 REPORT_LINES = 20

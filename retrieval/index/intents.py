@@ -1,7 +1,8 @@
 """Deciding which intent a question belongs to, from the answer index.
 
 Plain search answers with the single nearest question. When the Q&A pairs carry intents,
-two rules do better at the intent level (``bench/retrieval_bitext.py`` measures both):
+two rules decide better at the intent level (``bench/retrieval_bitext.py`` measures both;
+the README has the figures):
 
 :func:`vote_intent`
     The nearest questions vote for their intents, each weighted by
@@ -9,53 +10,56 @@ two rules do better at the intent level (``bench/retrieval_bitext.py`` measures 
     Cheap and always available, but a modest gain: the neighbours that mislead the
     single nearest question mostly mislead the vote too.
 :class:`IntentHead`
-    A multinomial logistic regression over the indexed question vectors, fitted in a
-    second or two for thousands of pairs. It learns which directions of the embedding
-    separate intents (*check* an invoice vs *get* one) and which do not (the customer's
-    name, the order number, a typo) — what no nearest-neighbour rule can, since to it a
-    shared name is as good as a shared meaning. On the Bitext split it cut plain
-    search's intent errors by more than half.
+    A multinomial logistic regression over the indexed question vectors, quick to fit. It
+    learns which directions of the embedding separate intents (*check* an invoice vs *get*
+    one) and which do not (the customer's name, the order number, a typo) — what no
+    nearest-neighbour rule can, since to it a shared name is as good as a shared meaning.
 
-``AnswerIndex.search_intent`` applies one of them (by default the head when the index holds
-at least :data:`HEAD_MIN_EXAMPLES` questions per intent, the vote otherwise) and answers
-with the nearest indexed question of each winning intent, so the answer shown comes from
-the intent chosen.
+``AnswerIndex.search_intent`` applies one of them through :func:`match_intents` (by default
+the head when the index holds at least :data:`HEAD_MIN_EXAMPLES` questions per intent, the
+vote otherwise) and answers with the nearest indexed question of each winning intent, so
+the answer shown comes from the intent chosen.
+
+Nothing here touches the index itself: it works on the hits and vectors a search produced,
+so the search can depend on it and not the other way round.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from retrieval.index.search import Hit
+from retrieval.index.hits import Hit
 
 IntentMethod = Literal["auto", "head", "vote"]
 
+INTENT_NEIGHBOURS = 20
+"""Nearest questions consulted by ``AnswerIndex.search_intent`` (votes, answers)."""
+
 VOTE_TEMPERATURE = 0.05
 """Cosine scores are divided by this before exponentiating: a neighbour 0.05 closer counts
-e (2.7) times as much. Measured on Bitext: 0.02-0.05 best, linear weights (or plain counts)
-worse than the single nearest question."""
+e (2.7) times as much. Sharp, because plain counts (or linear weights) let a crowd of
+middling neighbours outvote the one that really matches."""
 
 HEAD_C = 10.0
-"""Inverse L2 regularisation of the head; 3-30 measured within 0.2 points of each other."""
+"""Inverse L2 regularisation of the head; the result is insensitive to it within a wide
+range, so it is not a setting."""
 
 HEAD_MIN_EXAMPLES = 20
 """Below this many indexed questions per intent (median), ``method="auto"`` votes instead.
 
-Measured: with ~120 questions per intent (Bitext) the head made 42% of plain search's
-intent errors and the vote 81%; with ~7 per intent (the demo Q&A, 60 queries) the head
-was worse than plain search (0.83 against 0.85 intent hit@1) and the vote better (0.92).
-A linear boundary needs examples; a vote needs only neighbours."""
+A linear boundary needs examples; a vote needs only neighbours. With a handful of
+questions per intent the head does worse than plain search while the vote still helps;
+with many the head beats both."""
 
 HEAD_MAX_PER_INTENT = 2000
 """Vectors per intent the head is fitted on; a large index is subsampled so the fit stays
-a matter of seconds (the classes are few, the boundary does not need millions of points)."""
+quick (the classes are few, the boundary does not need millions of points)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,44 @@ def vote_intent(hits: Sequence[Hit], *, temperature: float = VOTE_TEMPERATURE) -
     norm = sum(totals.values())
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     return [IntentScore(intent, weight / norm) for intent, weight in ranked]
+
+
+def check_method(method: str) -> None:
+    if method not in ("auto", "head", "vote"):
+        raise ValueError(f"method must be 'auto', 'head' or 'vote', not {method!r}")
+
+
+def match_intents(
+    vectors: np.ndarray,
+    neighbours: Sequence[Sequence[Hit]],
+    k: int,
+    *,
+    method: IntentMethod,
+    head: IntentHead | None,
+) -> list[IntentMatch]:
+    """An :class:`IntentMatch` for each query vector, from its nearest ``neighbours``.
+
+    ``head`` is the index's fitted head, None for ``method="vote"`` or when it has fewer
+    than two intents; ``"auto"`` sets it aside when it was fitted on too few examples per
+    intent. The hits are at most ``k``, taken from the neighbours.
+    """
+    check_method(method)
+    if method == "auto" and head is not None and head.median_examples < HEAD_MIN_EXAMPLES:
+        head = None
+    head_rankings = head.rank(vectors) if head is not None else None
+    matches: list[IntentMatch] = []
+    for row, found in enumerate(neighbours):
+        ranking: list[IntentScore]
+        if head_rankings is not None:
+            ranking, used = head_rankings[row], "head"
+        else:
+            ranking, used = vote_intent(found), "vote"
+        matches.append(
+            IntentMatch(
+                ranking=tuple(ranking), hits=best_hit_per_intent(ranking, found, k), method=used
+            )
+        )
+    return matches
 
 
 class IntentHead:
@@ -191,6 +233,25 @@ class IntentHead:
             [IntentScore(self.labels[j], float(row[j])) for j in ranks]
             for row, ranks in zip(probabilities, order, strict=True)
         ]
+
+
+def head_sample(intents: Mapping[int, str], seed: int) -> tuple[np.ndarray, list[str]]:
+    """The FAISS keys an index's head is fitted on, and their intents.
+
+    ``intents`` maps the key of every entry that has an intent to it. At most
+    :data:`HEAD_MAX_PER_INTENT` keys of each intent are kept, so a large index only has to
+    reconstruct (and fit on) a bounded number of vectors; none with fewer than two intents,
+    where there is no head to fit.
+    """
+    labelled = list(intents.items())
+    labels = sorted({intent for _, intent in labelled})
+    if len(labels) < 2:
+        return np.zeros(0, dtype=np.int64), []
+    position = {label: n for n, label in enumerate(labels)}
+    targets = np.array([position[intent] for _, intent in labelled], dtype=np.int64)
+    chosen = subsample_per_label(targets, HEAD_MAX_PER_INTENT, seed)
+    keys = np.array([labelled[i][0] for i in chosen], dtype=np.int64)
+    return keys, [labelled[i][1] for i in chosen]
 
 
 def subsample_per_label(targets: np.ndarray, limit: int, seed: int) -> np.ndarray:

@@ -1,111 +1,38 @@
-"""Reading a trained model directory and classifying text with it.
+"""Classifying text with a trained model directory.
 
 This is the serving side of the model-directory contract (DESIGN.md): ``training/`` writes
 the directory, everything else reads it through :class:`TextClassifier`. Evaluation uses the
-same class, so what is measured is what is served.
-
-A model directory holds the Hugging Face ``save_pretrained`` files plus:
-
-``labels.json``
-    The label names, in the order of the classifier's output units.
-``frontdesk.json``
-    ``{"format_version": 1, "task": "intent"|"sentiment", "base_model": str,
-    "max_length": int, "rejection": {"method": "max_softmax", "threshold": float},
-    "oos_labels": [str], "logit_bias"?: [float], "sparse"?: {"file", "weight", "scale",
-    "blocks"}, "training": {...}, "data_fingerprint": str, "created_at": str}``;
-    ``sparse`` fuses a TF-IDF linear model into the logits (retrieval.models.ngrams), then ``logit_bias``
-    (sentiment) is added before the softmax.
+same class, so what is measured is what is served. The directory's files and its card are
+described, read and written by :mod:`retrieval.base.modeldir`; here the card's ``sparse``
+model (retrieval.models.ngrams) is fused into the logits, then its ``logit_bias``
+(sentiment) is added before the softmax.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrieval.base import modeldir
+from retrieval.base.labels import FALLBACK_INTENT
+from retrieval.base.modeldir import (
+    ENCODER_REJECTION,
+    HF_CONFIG_NAME,
+    LABELS_NAME,
+    ModelCard,
+    ModelDirError,
+    SparseModel,
+)
 from retrieval.models.ngrams import SparseScorer
 from retrieval.models.torchscript import TRACE_EXAMPLE, checked_trace
 
 log = logging.getLogger(__name__)
 
-FALLBACK_INTENT = "nlu_fallback"
-"""What a rejected prediction is called (Rasa's name), so Rasa clients and stories match."""
-
-OOS_LABELS = frozenset({"oos", "out_of_scope"})
-"""Training labels that mark out-of-scope examples; predicting one means rejecting."""
-
-FORMAT_VERSION = 1
-ENCODER_REJECTION = "encoder_max_softmax"
-"""The rejection rule of models with a fused n-gram model: the encoder's own confidence."""
 RANKING_SIZE = 10
-
-
-class ModelDirError(RuntimeError):
-    """A model directory that is missing, incomplete or of another format."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelCard:
-    """The parsed ``frontdesk.json`` and ``labels.json`` of a model directory."""
-
-    path: Path
-    task: str
-    labels: tuple[str, ...]
-    base_model: str
-    max_length: int
-    rejection_method: str
-    threshold: float
-    oos_labels: frozenset[str]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def read(cls, path: str | Path) -> ModelCard:
-        path = Path(path)
-        if not path.is_dir():
-            raise ModelDirError(
-                f"model directory {path} does not exist; train one with "
-                f"'frontdesk train intent --data data/nlu.yml --out {path}'"
-            )
-        card_file, labels_file = path / "frontdesk.json", path / "labels.json"
-        for needed in (card_file, labels_file, path / "config.json"):
-            if not needed.is_file():
-                raise ModelDirError(
-                    f"{path} is not a Frontdesk model directory: {needed.name} is missing; "
-                    "point the setting at a directory written by 'frontdesk train'"
-                )
-        try:
-            card = json.loads(card_file.read_text(encoding="utf-8"))
-            labels = json.loads(labels_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelDirError(f"{path}: corrupt metadata ({exc}); retrain the model") from exc
-        version = card.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ModelDirError(
-                f"{card_file}: format_version {version!r}, expected {FORMAT_VERSION}; "
-                "retrain the model with this version of Frontdesk"
-            )
-        if (
-            not isinstance(labels, list)
-            or not labels
-            or not all(isinstance(x, str) for x in labels)
-        ):
-            raise ModelDirError(f"{labels_file}: expected a non-empty JSON list of label names")
-        rejection = card.get("rejection") or {}
-        return cls(
-            path=path,
-            task=str(card.get("task", "intent")),
-            labels=tuple(labels),
-            base_model=str(card.get("base_model", "")),
-            max_length=int(card.get("max_length", 64)),
-            rejection_method=str(rejection.get("method", "max_softmax")),
-            threshold=float(rejection.get("threshold", 0.0)),
-            oos_labels=frozenset(card.get("oos_labels", sorted(OOS_LABELS))),
-            extra=card,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +62,8 @@ def pick_device(preferred: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-# What one forward call costs beyond its tokens, in padded-token equivalents (measured
-# with the int8 demo model on one CPU thread; on a GPU a call costs far more than a token).
+# What one forward call costs beyond its tokens, in padded-token equivalents: on the CPU a
+# call costs about as much as a short message's tokens, on a GPU far more than a token.
 CPU_CALL_OVERHEAD_TOKENS = 48
 GPU_CALL_OVERHEAD_TOKENS = 4096
 
@@ -144,8 +71,8 @@ GPU_CALL_OVERHEAD_TOKENS = 4096
 def length_groups(lengths: Sequence[int], call_overhead: int) -> list[list[int]]:
     """Split a batch into groups of similar length, so that little compute goes to padding.
 
-    A batch is padded to its longest row, and customer messages vary a lot in length (on
-    BANKING77 a random batch of 32 holds 2.75 times its real tokens). Each group costs
+    A batch is padded to its longest row, and customer messages vary so much in length
+    that a random batch is mostly padding. Each group costs
     ``call_overhead + rows * longest`` token-equivalents; the split that minimises the sum
     over groups of length-sorted rows is found exactly (dynamic programming, O(n^2) for the
     few dozen rows of a micro-batch). Returns lists of indices into ``lengths``.
@@ -168,7 +95,7 @@ def length_groups(lengths: Sequence[int], call_overhead: int) -> list[list[int]]
 
 
 def trace_for_cpu(model: Any, tokenizer: Any) -> Any | None:
-    """A checked TorchScript trace of ``model`` (see :mod:`retrieval.models.torchscript`), or None."""
+    """A checked TorchScript trace of ``model`` (:mod:`retrieval.models.torchscript`), or None."""
     import torch
 
     def logits(fn: Any, texts: Sequence[str]) -> Any:
@@ -184,22 +111,26 @@ def trace_for_cpu(model: Any, tokenizer: Any) -> Any | None:
     return checked_trace("model", trace, model, logits)
 
 
-def _load_sparse(card: ModelCard, spec: Any) -> tuple[SparseScorer, tuple[float, float]]:
+def _load_sparse(directory: Path, card: ModelCard, spec: SparseModel) -> SparseScorer:
     try:
-        path = card.path / str(spec["file"])
-        scorer = SparseScorer.load(path, spec["blocks"])
-        fusion = (float(spec["weight"]), float(spec["scale"]))
+        scorer = SparseScorer.load(directory / spec.file, spec.blocks)
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise ModelDirError(
-            f"{card.path}: the sparse n-gram model (frontdesk.json 'sparse') cannot be read "
+            f"{directory}: the sparse n-gram model ({spec.file}) cannot be read "
             f"({type(exc).__name__}: {exc}); retrain the model"
         ) from exc
     if scorer.coef.shape[0] != len(card.labels):
         raise ModelDirError(
-            f"{card.path}: the sparse model scores {scorer.coef.shape[0]} labels but "
-            f"labels.json lists {len(card.labels)}; retrain the model"
+            f"{directory}: the sparse model scores {scorer.coef.shape[0]} labels but "
+            f"{LABELS_NAME} lists {len(card.labels)}; retrain the model"
         )
-    return scorer, fusion
+    return scorer
+
+
+def _directory(card: ModelCard) -> Path:
+    if card.path is None:
+        raise ValueError("card: not read from a model directory; use TextClassifier.load(path)")
+    return card.path
 
 
 def _quantization_mode(quantize: bool | str | None, device: str) -> str:
@@ -230,35 +161,31 @@ class TextClassifier:
 
         self.card = card
         self.device = pick_device(device)
+        directory = _directory(card)
+        modeldir.require(directory, HF_CONFIG_NAME)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(card.path), local_files_only=True)
+            self.tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(
-                str(card.path), local_files_only=True
+                str(directory), local_files_only=True
             )
         except OSError as exc:
-            raise ModelDirError(f"{card.path}: cannot load the model files ({exc})") from exc
+            raise ModelDirError(f"{directory}: cannot load the model files ({exc})") from exc
         if model.config.num_labels != len(card.labels):
             raise ModelDirError(
-                f"{card.path}: the model has {model.config.num_labels} outputs but labels.json "
-                f"lists {len(card.labels)} labels; retrain the model"
+                f"{directory}: the model has {model.config.num_labels} outputs but "
+                f"{LABELS_NAME} lists {len(card.labels)} labels; retrain the model"
             )
         model.eval()
         # Sentiment models may carry a per-label logit bias chosen at training time (the
         # prior correction in training.calibration): part of the model, applied everywhere.
-        bias = card.extra.get("logit_bias")
         self._logit_bias = None
-        if bias is not None:
-            if not isinstance(bias, list) or len(bias) != len(card.labels):
-                raise ModelDirError(
-                    f"{card.path}: logit_bias must list one number per label "
-                    f"({len(card.labels)}), got {bias!r}; retrain the model"
-                )
-            self._logit_bias = torch.tensor([float(x) for x in bias])
+        if card.logit_bias is not None:
+            self._logit_bias = torch.tensor(card.logit_bias)
         self.sparse: SparseScorer | None = None
         self._fusion = (0.0, 1.0)
-        spec = card.extra.get("sparse")
-        if spec is not None and sparse:
-            self.sparse, self._fusion = _load_sparse(card, spec)
+        if card.sparse is not None and sparse:
+            self.sparse = _load_sparse(directory, card, card.sparse)
+            self._fusion = (card.sparse.weight, card.sparse.scale)
         mode = _quantization_mode(quantize, self.device)
         if mode != "off":
             from retrieval.models.int8 import quantize_linear_layers, quantize_per_batch
@@ -269,8 +196,8 @@ class TextClassifier:
                 model = quantize_linear_layers(model)
         self.model = model.to(self.device)
         # On the CPU a traced graph runs the whole forward pass in C++: a single message
-        # costs 1.9 instead of 4.1 ms (int8 BANKING77 model, one thread), and the Python
-        # interpreter lock is free meanwhile for the event loop and the other model.
+        # costs about half as much, and the Python interpreter lock is free meanwhile for
+        # the event loop and the other model.
         self._traced = trace_for_cpu(self.model, self.tokenizer) if self.device == "cpu" else None
         # bf16 autocast on GPUs that have it, fp16 otherwise; full precision on the CPU.
         self._autocast_dtype = None
@@ -292,7 +219,7 @@ class TextClassifier:
         loads the same way and, with labels that do not depend on the batch, measures what is
         served. ``sparse=False`` leaves out a fused n-gram model (to measure the encoder
         alone)."""
-        return cls(ModelCard.read(path), device=device, quantize=quantize, sparse=sparse)
+        return cls(modeldir.read(path), device=device, quantize=quantize, sparse=sparse)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -313,10 +240,8 @@ class TextClassifier:
 
         The n-gram model is confident wherever words overlap, on questions from another
         domain too; the encoder's confidence separates what it knows from what it does not
-        better. Measured with the BANKING77 model, each rule at the threshold calibrated for
-        it on validation: in-scope test accuracy 0.890 against 0.885, off-topic questions
-        rejected 0.90 against 0.89 (80 from data/eval), customer-service questions of other
-        domains (1,786 from Bitext) 0.70 against 0.64.
+        better, so rejecting on it keeps more in-scope messages and turns away more
+        off-topic ones (bench/intent_banking77.py compares the two rules).
         """
         import numpy as np
         import torch
@@ -378,9 +303,10 @@ class TextClassifier:
         ranking = tuple((self.card.labels[i], float(probs[i])) for i in order[:RANKING_SIZE])
         top_label, confidence = ranking[0]
         measured = confidence
-        if self.card.rejection_method == ENCODER_REJECTION and encoder_confidence is not None:
+        rejection = self.card.rejection
+        if rejection.method == ENCODER_REJECTION and encoder_confidence is not None:
             measured = float(encoder_confidence)
-        rejected = top_label in self.card.oos_labels or measured < self.card.threshold
+        rejected = top_label in self.card.oos_labels or measured < rejection.threshold
         return Prediction(
             label=FALLBACK_INTENT if rejected else top_label,
             confidence=confidence,

@@ -3,16 +3,14 @@ messages batched with it.
 
 PyTorch's dynamic quantization (``torch.ao.quantization.quantize_dynamic``) picks one
 activation scale for the whole input tensor: every message in a batch, padding included. A
-message near a decision boundary then changes label with its neighbours; on the demo models,
-28-35 of 540 messages changed intent and 6-10 changed sentiment between being read alone and
-in random batches of 8 (``bench/batch_invariance.py``). The server batches whatever traffic
+message near a decision boundary then changes label with its neighbours
+(``bench/batch_invariance.py`` counts how often). The server batches whatever traffic
 arrives together, so the same message could get different answers under different load.
 
 Here every row (token) gets its own scale, so a row's integers depend on that row alone; the
 int8 product accumulates exactly in int32 (``torch._int_mm``), and what follows is elementwise.
 Weights are int8 with one scale per output channel. On the CPU it costs about what the dynamic
-kernels cost (0.70 against 0.62 ms for a 192x384 by 384x1536 product, one thread) and is
-closer to fp32 (finer scales).
+kernels cost and is closer to fp32 (finer scales).
 """
 
 from __future__ import annotations
@@ -71,8 +69,8 @@ class RowwiseInt8Linear(nn.Module):
 def quantize_linear_layers(model: Any) -> Any:
     """Replace every ``nn.Linear`` of ``model`` (in place) with :class:`RowwiseInt8Linear`.
 
-    Traced (``retrieval.models.classifier.trace_for_cpu``), the query, key and value projections quantize
-    their shared input once: the trace merges the identical work."""
+    Traced (``retrieval.models.classifier.trace_for_cpu``), the query, key and value
+    projections quantize their shared input once: the trace merges the identical work."""
     for name, child in list(model.named_children()):
         if isinstance(child, nn.Linear):
             setattr(model, name, RowwiseInt8Linear(child))

@@ -6,14 +6,15 @@ exact product names, codes and misspellings an encoder's word pieces blur. Rasa'
 recommended pipeline feeds both kinds of feature to DIET for the same reason. Here the two
 are fused late: the classifier's logits become ``(1 - weight) * encoder_logits + weight *
 scale * linear_scores``, with ``weight`` and ``scale`` chosen on the validation split at
-training time (``training.ngrams``); on BANKING77 this took test accuracy from 92.0% to
-93.8% (bench/intent_banking77.py).
+training time (``training.ngrams``), so a model keeps the n-grams only where they help
+(bench/intent_banking77.py measures the gain).
 
-The file (``sparse.npz``, no pickles) holds, per block of features, the vocabulary and
-the idf weights of a scikit-learn ``TfidfVectorizer`` (sublinear tf, l2 norm per block),
-and the linear model's ``coef`` (labels x features) and ``intercept``. Texts are turned
-into n-grams by scikit-learn's own analyzer, configured as at training time, so serving
-sees exactly the features the linear model was trained on.
+The file (named by :data:`retrieval.base.modeldir.SPARSE_NAME`, no pickles) holds, per
+block of features, the vocabulary and the idf weights of a scikit-learn ``TfidfVectorizer``
+(sublinear tf, l2 norm per block), and the linear model's ``coef`` (labels x features)
+and ``intercept``. Texts are turned into n-grams by scikit-learn's own analyzer,
+configured as at training time, so serving sees exactly the features the linear model was
+trained on.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SPARSE_FILE = "sparse.npz"
-
 # Word 1-2 grams and character 2-5 grams within word boundaries: the TF-IDF baseline of
-# bench/intent_banking77.py, which reaches 91.2% on BANKING77 on its own.
+# bench/intent_banking77.py, strong on its own, so its mistakes are few and different.
 DEFAULT_BLOCKS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("word", (1, 2)),
     ("char_wb", (2, 5)),
@@ -60,8 +59,9 @@ class SparseScorer:
         self.blocks = tuple(blocks)
         self.coef = coef
         self.intercept = intercept
-        # features @ coef.T with a transposed view makes scipy copy all of coef (12 MB on
-        # BANKING77) on every call: 5.6 ms for one message. Kept transposed once: 0.3 ms.
+        # features @ coef.T with a transposed view makes scipy copy all of coef (megabytes
+        # with many labels) on every call, which costs more than the product itself; so
+        # it is transposed once, here.
         self._coef_t = coef.T.copy()
         self._analyzers = [analyzer(b.kind, b.ngram_range) for b in self.blocks]
         offsets, total = [], 0
@@ -114,18 +114,18 @@ class SparseScorer:
         np.savez_compressed(path, **arrays)
 
     @classmethod
-    def load(cls, path: Path, blocks: Sequence[Mapping[str, Any]]) -> SparseScorer:
-        """Read ``sparse.npz``; ``blocks`` is the ``sparse.blocks`` list of frontdesk.json."""
+    def load(cls, path: Path, blocks: Sequence[tuple[str, tuple[int, int]]]) -> SparseScorer:
+        """Read a file :meth:`save` wrote; ``blocks`` are the (analyzer, ngram_range) pairs
+        it was fitted with, in order (the model card's ``sparse.blocks``)."""
         import numpy as np
 
         with np.load(path, allow_pickle=False) as data:
             read = []
-            for i, spec in enumerate(blocks):
+            for i, (kind, (low, high)) in enumerate(blocks):
                 terms = [str(t) for t in data[f"block{i}_terms"]]
-                low, high = spec["ngram_range"]
                 read.append(
                     Block(
-                        kind=str(spec["analyzer"]),
+                        kind=kind,
                         ngram_range=(int(low), int(high)),
                         vocabulary={term: j for j, term in enumerate(terms)},
                         idf=data[f"block{i}_idf"].astype("float32"),

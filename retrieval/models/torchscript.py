@@ -8,8 +8,8 @@ wrongly for other shapes. So every trace is checked against its model on other b
 sizes and lengths, and dropped (with a warning in the log) if it differs or fails: a bad
 trace only ever costs speed, never an answer.
 
-Used by the intent and sentiment classifiers (``retrieval.models.classifier``) and the answer index's
-encoder (``retrieval.models.encoder``).
+Used by the intent and sentiment classifiers (``retrieval.models.classifier``) and the
+answer index's encoder (``retrieval.models.encoder``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.base.qa import QAPair
+from retrieval.index import IndexSettings
 from retrieval.models.encoder import Encoder
 
 PAIRS = (
@@ -43,3 +44,9 @@ class OtherEncoder:
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# Tiny thresholds push six pairs through the HNSW code path a large index takes ...
+SMALL_HNSW = IndexSettings(hnsw_threshold=3, recall_sample=6)
+# ... and the inverted lists the largest ones take.
+SMALL_IVF = IndexSettings(hnsw_threshold=2, ivf_threshold=3, ivf_nlist=2, recall_sample=6)

@@ -2,10 +2,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from retrieval.base.qa import QAPair
 from retrieval.models.encoder import Encoder, load_encoder
 from tests.retrieval.helpers import PAIRS
 from training.encoder_finetune import _batches, fine_tune_encoder
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    # The bundled encoder before fine-tuning: what the tuned one must differ from.
+    return load_encoder(device="cpu")
 
 
 def test_batches_never_hold_two_pairs_of_one_intent() -> None:

@@ -1,4 +1,5 @@
-"""Validation of TrainSettings: every error names the field, the value and the expected form."""
+"""training.settings: every invalid setting names the field, the value and the expected form;
+the defaults follow the data and the base model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from training.train import TrainSettings, default_epochs, default_learning_rate
+from training.settings import TrainSettings, default_epochs, default_learning_rate
 
 
 @pytest.fixture
@@ -43,6 +44,7 @@ def test_valid_settings_keep_defaults_and_turn_strings_into_paths(data: Path) ->
         ("peft", "qlora", "expected None or one of lora"),
         ("text_column", " ", "expected a column name"),
         ("resume", "yes", "expected true or false"),
+        ("sparse", 1, "expected true or false"),
         ("label_smoothing", 1.0, "expected a number from 0 (off) to below 1"),
         ("label_smoothing", -0.1, "expected a number from 0 (off) to below 1"),
     ],

@@ -5,81 +5,22 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from retrieval.base.datafiles import DataFileError
-from retrieval.models.classifier import FALLBACK_INTENT, TextClassifier
+from retrieval.base.labels import FALLBACK_INTENT
+from retrieval.models.classifier import TextClassifier
 from tests.training.conftest import (
     TINY_INTENTS,
     TrainedModel,
     tiny_settings,
     write_intents_csv,
 )
-from training.finetune import tensorboard_available
 from training.train import train
 
 pytestmark = pytest.mark.slow
-
-MODEL_FILES = {
-    "config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "labels.json",
-    "frontdesk.json",
-    "metrics.json",
-    "report.md",
-    "confusion.png",
-}
-
-
-def test_training_writes_a_complete_model_directory(tiny_intent_model: TrainedModel) -> None:
-    names = {path.name for path in tiny_intent_model.out.iterdir()}
-
-    assert names >= MODEL_FILES
-
-
-def test_labels_json_lists_the_labels_in_the_model_output_order(
-    tiny_intent_model: TrainedModel,
-) -> None:
-    out = tiny_intent_model.out
-    labels = json.loads((out / "labels.json").read_text())
-    config = json.loads((out / "config.json").read_text())
-
-    assert labels == sorted(TINY_INTENTS)
-    assert [config["id2label"][str(i)] for i in range(len(labels))] == labels
-
-
-def test_frontdesk_json_follows_the_serving_schema(tiny_intent_model: TrainedModel) -> None:
-    card = json.loads((tiny_intent_model.out / "frontdesk.json").read_text())
-
-    assert card["format_version"] == 1
-    assert card["task"] == "intent"
-    assert card["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert card["max_length"] == 16
-    # With a fused n-gram model the rejection reads the encoder's own confidence.
-    fused = "sparse" in card
-    assert (fused, card["rejection"]["method"]) in {
-        (False, "max_softmax"),
-        (True, "encoder_max_softmax"),
-    }
-    assert (tiny_intent_model.out / "sparse.npz").is_file() is fused
-    assert set(card["training"]["sparse"]) == {
-        "weight",
-        "scale",
-        "validation_accuracy",
-        "encoder_validation_accuracy",
-    }
-    assert 0.0 <= card["rejection"]["threshold"] < 1.0
-    assert card["oos_labels"] == ["oos", "out_of_scope"]
-    assert re.fullmatch(r"[0-9a-f]{64}", card["data_fingerprint"])
-    assert datetime.fromisoformat(card["created_at"]).utcoffset() == timedelta(0)
-    assert card["training"]["settings"]["epochs"] == 1
-    assert card["training"]["validation_split"] == "stratified"
 
 
 def test_served_classifier_predicts_one_of_the_trained_labels(
@@ -105,17 +46,6 @@ def test_training_result_is_one_json_line_with_validation_metrics(
     assert {"accuracy", "macro_f1", "in_scope_accuracy", "oos_f1"} <= set(result["validation"])
     assert metrics_file["n"] == result["validation_examples"]
     assert metrics_file["threshold"] == result["threshold"]
-
-
-def test_training_leaves_no_checkpoints_or_staging_directories(
-    tiny_intent_model: TrainedModel,
-) -> None:
-    assert [p.name for p in tiny_intent_model.out.parent.iterdir()] == ["intent"]
-
-
-@pytest.mark.skipif(not tensorboard_available(), reason="tensorboard is not installed")
-def test_tensorboard_logs_are_kept_in_runs(tiny_intent_model: TrainedModel) -> None:
-    assert list((tiny_intent_model.out / "runs").glob("events.out.tfevents.*"))
 
 
 # --- refusals (all before any model is loaded) -------------------------------------------
@@ -192,44 +122,6 @@ def test_resume_continues_from_the_checkpoints_a_failed_run_left(
     assert not checkpoints.exists()
 
 
-def test_sentiment_model_never_rejects_and_keeps_the_fixed_label_order(tmp_path: Path) -> None:
-    rows = [
-        *({"text": t, "label": 0} for t in ["awful", "terrible service", "so bad", "hate it"]),
-        *({"text": t, "label": 1} for t in ["it arrived", "ok", "order placed", "noted"]),
-        *({"text": t, "label": 2} for t in ["love it", "great", "superb help", "thanks a lot"]),
-    ]
-    data = tmp_path / "sentiment.jsonl"
-    data.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
-    out = tmp_path / "sentiment"
-
-    result = train(tiny_settings(data, out, task="sentiment"))
-
-    card = json.loads((out / "frontdesk.json").read_text())
-    assert (card["task"], card["rejection"]["threshold"], card["oos_labels"]) == (
-        "sentiment",
-        0.0,
-        [],
-    )
-    assert json.loads((out / "labels.json").read_text()) == ["negative", "neutral", "positive"]
-    assert result["validation_split"] == "stratified"
-
-
-def test_texts_without_words_train_without_the_n_gram_model(tmp_path: Path) -> None:
-    import numpy as np
-
-    from retrieval.base.datasets import Example
-    from training.train import _add_sparse
-
-    rows = [
-        Example(text, label, "data.csv", i + 2)
-        for i, (text, label) in enumerate([("!", "a"), ("?", "b"), ("!!", "a"), ("??", "b")])
-    ]
-    card: dict[str, object] = {}
-    measured = _add_sparse(tmp_path, card, ["a", "b"], rows, rows, np.full((4, 2), 0.5))
-    assert measured["weight"] == 0.0 and "empty vocabulary" in str(measured["skipped"])
-    assert "sparse" not in card and not (tmp_path / "sparse.npz").exists()
-
-
 def test_lora_adapters_train_and_fold_into_a_plain_model_that_serving_loads(
     tmp_path: Path,
 ) -> None:
@@ -240,11 +132,11 @@ def test_lora_adapters_train_and_fold_into_a_plain_model_that_serving_loads(
     from transformers import AutoTokenizer
 
     from retrieval.base.datasets import Example
-    from training.device import Runtime
+    from training.device import TrainingDevice
     from training.finetune import Hyperparameters, fit
-    from training.train import _base_model_path
+    from training.settings import base_model_path
 
-    base = _base_model_path(None)
+    base = base_model_path(None)
     labels = sorted(TINY_INTENTS)
     examples = [
         Example(text, label, "tiny.csv", i)
@@ -258,7 +150,7 @@ def test_lora_adapters_train_and_fold_into_a_plain_model_that_serving_loads(
         train=examples,
         validation=examples,
         hyper=Hyperparameters(epochs=2, batch_size=8, learning_rate=1e-3, max_length=16, seed=1),
-        runtime=Runtime("cpu", "fp32", 1),
+        device=TrainingDevice("cpu", "fp32", 1),
         checkpoints=tmp_path / "checkpoints",
         resume=False,
         quiet=True,

@@ -22,9 +22,9 @@ from bot.server.web.auth import (
     check_role,
     hash_password,
     page,
-    staff_store,
 )
-from bot.storage.staff import StaffStoreError
+from bot.server.web.stores import account_store
+from bot.storage.accounts import AccountError
 
 MIN_PASSWORD_CHARS = 8
 
@@ -42,7 +42,7 @@ async def admin_page(request: web.Request, principal: Principal) -> web.StreamRe
 
 @api(*ADMIN_ROLES)
 async def list_users(request: web.Request, principal: Principal) -> web.Response:
-    users = await staff_store(request.app).users()
+    users = await account_store(request.app).users()
     return web.json_response({"users": [u.public() for u in users]})
 
 
@@ -54,15 +54,15 @@ async def add_user(request: web.Request, principal: Principal) -> web.Response:
     role = check_role(text_field(body, "role", max_chars=16) or "")
     password_hash = await asyncio.to_thread(hash_password, password)
     try:
-        user = await staff_store(request.app).create_user(username, password_hash, role)
-    except StaffStoreError as exc:
+        user = await account_store(request.app).create_user(username, password_hash, role)
+    except AccountError as exc:
         raise ApiError(409, str(exc)) from None
     return web.json_response({"user": user.public()}, status=201)
 
 
 @api(*ADMIN_ROLES)
 async def change_user(request: web.Request, principal: Principal) -> web.Response:
-    store = staff_store(request.app)
+    store = account_store(request.app)
     try:
         user_id = int(request.match_info["user_id"])
     except ValueError:

@@ -28,9 +28,10 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from bot.server.appkeys import CONFIG, STORE
+from bot.server.appkeys import CONFIG
 from bot.server.http.errors import ApiError
-from bot.storage.staff import ROLES, StaffStore, StaffUser
+from bot.server.web.stores import account_store
+from bot.storage.accounts import ROLES, StaffUser
 
 SESSION_COOKIE = "frontdesk_session"
 LOGIN_CSRF_COOKIE = "frontdesk_login_csrf"
@@ -69,10 +70,6 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def staff_store(app: web.Application) -> StaffStore:
-    return StaffStore(app[STORE].engine)
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     user: StaffUser
@@ -96,7 +93,7 @@ async def authenticate(request: web.Request) -> Principal | None:
     """The staff member behind the request's bearer token or session cookie, if any."""
     if PRINCIPAL in request:
         return request[PRINCIPAL]
-    store = staff_store(request.app)
+    store = account_store(request.app)
     principal: Principal | None = None
     header = request.headers.get("Authorization", "")
     if header:
@@ -267,7 +264,7 @@ async def start_session(request: web.Request, response: web.StreamResponse, user
     token = new_secret()
     csrf = new_secret()
     hours = session_hours(request.app)
-    await staff_store(request.app).create_session(
+    await account_store(request.app).create_session(
         user.id, digest(token), csrf, timedelta(hours=hours)
     )
     set_cookie(request, response, SESSION_COOKIE, token, max_age=int(hours * 3600))
@@ -278,13 +275,13 @@ async def end_session(
     request: web.Request, response: web.StreamResponse, principal: Principal | None
 ) -> None:
     if principal is not None and principal.session_hash:
-        await staff_store(request.app).delete_session(principal.session_hash)
+        await account_store(request.app).delete_session(principal.session_hash)
     response.del_cookie(SESSION_COOKIE, path="/")
 
 
 async def check_login(app: web.Application, username: str, password: str) -> StaffUser | None:
     """The active user with this name and password, or None. The argon2 work runs off the loop."""
-    user = await staff_store(app).user_by_name(username)
+    user = await account_store(app).user_by_name(username)
     known = user is not None and user.active
     stored = user.password_hash if user is not None and known else _DUMMY_HASH
     ok = await asyncio.to_thread(verify_password, stored, password)

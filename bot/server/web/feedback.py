@@ -1,4 +1,9 @@
-"""What staff taught the bot, in the training formats.
+"""What staff teach the bot, and its exports in the training formats.
+
+    POST /api/turns/{id}/correction       {"intent"}: right intent for a customer turn
+    POST /api/turns/{id}/save-answer      {"question"?, "intent"?}: reply → Q&A index
+    GET  /api/feedback/corrections.csv    (ops, admin)
+    GET  /api/feedback/answers.csv        (ops, admin)
 
 - Corrections: CSV ``text,intent``, the intent training format (``frontdesk train intent``).
 - Saved answers: CSV ``question,answer,intent``, the Q&A format (``frontdesk index build``).
@@ -6,11 +11,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Sequence
 
-from bot.storage.staff import Correction, SavedAnswer
+from aiohttp import web
+
+from bot.server.appkeys import CONFIG, HUB, RUNTIME
+from bot.server.events import STAFF_TOPIC
+from bot.server.http.errors import ApiError
+from bot.server.http.validation import json_object, text_field
+from bot.server.web.auth import AGENT_ROLES, Principal, api
+from bot.server.web.conversations import int_param, intent_labels
+from bot.server.web.stores import escalation_store, feedback_store
+from bot.storage.feedback import Correction, SavedAnswer
 
 CORRECTIONS_FILE = "corrections.csv"
 ANSWERS_FILE = "answers.csv"
@@ -32,3 +47,105 @@ def answers_csv(answers: Sequence[SavedAnswer]) -> str:
     for answer in answers:
         writer.writerow([answer.question, answer.answer, answer.intent or ""])
     return buffer.getvalue()
+
+
+@api(*AGENT_ROLES)
+async def correct_intent(request: web.Request, principal: Principal) -> web.Response:
+    turn = await escalation_store(request.app).get_turn(int_param(request, "turn_id"))
+    if turn is None:
+        raise ApiError(404, f"no turn {request.match_info['turn_id']}")
+    if turn.role != "user":
+        raise ApiError(400, "only a customer's turn has an intent to correct")
+    body = await json_object(request)
+    intent = (text_field(body, "intent", max_chars=128) or "").strip()
+    known = intent_labels(request)
+    if known and intent not in known:
+        raise ApiError(400, f"field 'intent': {intent!r} is not one of the model's intents")
+    correction = await feedback_store(request.app).correct(turn, intent, principal.username)
+    await request.app[HUB].publish(
+        STAFF_TOPIC, {"type": "changed", "conversation_id": turn.conversation_id}
+    )
+    return web.json_response(
+        {
+            "correction": {
+                "id": correction.id,
+                "turn_id": correction.turn_id,
+                "text": correction.text,
+                "predicted_intent": correction.predicted_intent,
+                "intent": correction.intent,
+            }
+        },
+        status=201,
+    )
+
+
+@api(*AGENT_ROLES)
+async def save_answer(request: web.Request, principal: Principal) -> web.Response:
+    from retrieval.base.qa import QAPair, stable_id
+
+    store = escalation_store(request.app)
+    turn = await store.get_turn(int_param(request, "turn_id"))
+    if turn is None:
+        raise ApiError(404, f"no turn {request.match_info['turn_id']}")
+    if turn.role != "agent":
+        raise ApiError(400, "only a staff reply can be saved as an answer")
+    body = await json_object(request) if request.can_read_body else {}
+    question = text_field(body, "question", max_chars=2000, required=False)
+    intent = text_field(body, "intent", max_chars=128, required=False)
+    if question is None:
+        previous = await store.previous_user_turn(turn)
+        if previous is None:
+            raise ApiError(400, "no customer question precedes this reply; send 'question'")
+        question = previous.text
+        intent = intent or previous.intent
+    runtime = request.app[RUNTIME].get()
+    index = runtime.index
+    if index is None:
+        raise ApiError(
+            409, "the bot has no answer index; build one with 'frontdesk index build' first"
+        )
+    pair = QAPair(
+        id=stable_id(question), question=question.strip(), answer=turn.text, intent=intent
+    )
+    config = request.app[CONFIG]
+    loop = asyncio.get_running_loop()
+
+    def add_and_save() -> None:
+        index.add([pair])
+        index.save(config.index_path)
+
+    # The model thread encodes the question; the index is searched by the same thread.
+    await loop.run_in_executor(runtime.executor, add_and_save)
+    saved = await feedback_store(request.app).save_answer(
+        pair.id, pair.question, pair.answer, pair.intent, principal.username, turn.id
+    )
+    return web.json_response(
+        {
+            "answer": {
+                "id": saved.qa_id,
+                "question": saved.question,
+                "answer": saved.answer,
+                "intent": saved.intent,
+            }
+        },
+        status=201,
+    )
+
+
+def _csv(text: str, filename: str) -> web.Response:
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@api("ops", "admin")
+async def export_corrections(request: web.Request, principal: Principal) -> web.Response:
+    corrections = await feedback_store(request.app).corrections()
+    return _csv(corrections_csv(corrections), CORRECTIONS_FILE)
+
+
+@api("ops", "admin")
+async def export_answers(request: web.Request, principal: Principal) -> web.Response:
+    return _csv(answers_csv(await feedback_store(request.app).saved_answers()), ANSWERS_FILE)

@@ -37,10 +37,11 @@ from bot.server.events import conversation_topic
 from bot.server.http.errors import ApiError
 from bot.server.ratelimit import retry_after_header
 from bot.server.runtime import NotReadyError
-from bot.server.web.auth import SECURITY_HEADERS, digest, new_secret, staff_store
+from bot.server.web.auth import SECURITY_HEADERS, digest, new_secret
 from bot.server.web.live import conversation_changed, widget_turn
+from bot.server.web.stores import account_store, escalation_store
 from bot.storage import Conversation
-from bot.storage.staff import StaffStore
+from bot.storage.accounts import AccountStore
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ async def _check_rate(
         )
 
 
-async def create_conversation(store: StaffStore, app: web.Application) -> tuple[str, str]:
+async def create_conversation(store: AccountStore, app: web.Application) -> tuple[str, str]:
     """A new widget conversation and its token (returned once, stored hashed)."""
     from bot.server.appkeys import STORE
 
@@ -132,7 +133,7 @@ async def create_conversation(store: StaffStore, app: web.Application) -> tuple[
 
 
 async def widget_session(request: web.Request) -> web.Response:
-    store = staff_store(request.app)
+    store = account_store(request.app)
     body: dict[str, Any] = {}
     if request.can_read_body:
         raw = await request.read()
@@ -158,7 +159,7 @@ async def widget_session(request: web.Request) -> web.Response:
 async def conversation_of(request: web.Request, token: str | None) -> Conversation:
     if not token:
         raise ApiError(401, "a conversation token is required: POST /widget/session first")
-    conversation = await staff_store(request.app).conversation_for_token(digest(token))
+    conversation = await account_store(request.app).conversation_for_token(digest(token))
     if conversation is None:
         raise ApiError(401, "unknown conversation token: POST /widget/session for a new one")
     return conversation
@@ -168,7 +169,7 @@ async def widget_turns(request: web.Request) -> web.Response:
     """The conversation's visible turns for a token (``X-Conversation-Token``), after ``after``."""
     conversation = await conversation_of(request, request.headers.get("X-Conversation-Token"))
     after = _after(request.query.get("after"))
-    turns = await staff_store(request.app).turns_after(conversation.id, after, VISIBLE_ROLES)
+    turns = await escalation_store(request.app).turns_after(conversation.id, after, VISIBLE_ROLES)
     return web.json_response({"turns": [widget_turn(t) for t in turns]})
 
 
@@ -194,7 +195,7 @@ class WidgetConnection:
         self.ws = ws
         self.conversation_id = conversation.id
         self.sender_id = conversation.sender_id
-        self.store = staff_store(request.app)
+        self.store = escalation_store(request.app)
         self.cursor = after
         self.sent_status: tuple[str, bool] | None = None
         self._pull_lock = asyncio.Lock()

@@ -17,10 +17,16 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from rasa_sdk.types import ActionCall
 
-from bot.chat.actions import ActionError, InProcessActions, RemoteActions, action_call
+from bot.chat.actions import ActionError, InProcessActions, RemoteActions
+from bot.chat.execution import ActionExecution
+from bot.chat.responses import Responder
+from bot.chat.tracker import Tracker, simple, slot_set, user_uttered
+from retrieval.base.domain import Domain
+from retrieval.templates import ResponseTemplates
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MODULE = "fd_test_actions"
 
 # A small actions module, written the way a bot builder writes one against rasa_sdk.
@@ -96,14 +102,21 @@ ACTIONS_SOURCE = textwrap.dedent(
 DOMAIN = {"intents": ["order_status"], "entities": [], "slots": {}, "actions": [], "responses": {}}
 
 
-def call(name: str, **slots: Any) -> dict[str, Any]:
-    return action_call(
-        name,
-        sender_id="alice",
-        slots={"order_id": None, **slots},
-        latest_message={"text": "where is NW-10482?", "intent": {"name": "order_status"}},
-        domain=DOMAIN,
+def call(name: str, **slots: Any) -> ActionCall:
+    """The body the engine sends for ``name``, from a real tracker."""
+    tracker = Tracker("alice")
+    tracker.add(
+        user_uttered(
+            "where is NW-10482?",
+            {"intent": {"name": "order_status", "confidence": 1.0}, "entities": []},
+            message_id=None,
+            channel="rest",
+        )
     )
+    for slot, value in {"order_id": None, **slots}.items():
+        tracker.add(slot_set(slot, value))
+    execution = ActionExecution(Domain(), Responder(ResponseTemplates.from_mapping({})), None)
+    return execution.call(name, tracker, ())
 
 
 def calls_logged(actions_dir: Path) -> list[str]:
@@ -179,24 +192,24 @@ def action_server(actions_dir: Path) -> Iterator[str]:
 
 
 def test_action_call_has_rasas_wire_shape() -> None:
-    body = action_call(
-        "action_x",
-        sender_id="alice",
-        slots={"order_id": "NW-1"},
-        latest_message={"text": "hi"},
-        domain={"intents": []},
-        paused=True,
-    )
+    tracker = Tracker("alice")
+    tracker.add(user_uttered("hi", {"intent": {"name": "greet"}}, message_id="m1", channel="rest"))
+    tracker.add(slot_set("order_id", "NW-1"))
+    tracker.add(simple("pause"))
+    domain = Domain.load(REPO / "data" / "domain.yml")
+    execution = ActionExecution(domain, Responder(ResponseTemplates.from_mapping({})), None)
+
+    body = execution.call("action_x", tracker, ())
 
     assert body["next_action"] == "action_x"
     assert body["sender_id"] == "alice"
-    assert body["domain"] == {"intents": []}
+    assert set(body["domain"]) >= {"intents", "entities", "slots", "actions", "responses"}
     assert body["tracker"]["sender_id"] == "alice"
-    assert body["tracker"]["slots"] == {"order_id": "NW-1"}
-    assert body["tracker"]["latest_message"] == {"text": "hi"}
+    assert body["tracker"]["slots"]["order_id"] == "NW-1"
+    assert body["tracker"]["latest_message"]["text"] == "hi"
+    assert body["tracker"]["latest_message"]["message_id"] == "m1"
     assert body["tracker"]["paused"] is True
-    assert body["tracker"]["events"] == []
-    assert body["tracker"]["latest_action_name"] == "action_listen"
+    assert [e["event"] for e in body["tracker"]["events"]] == ["user", "slot", "pause"]
 
 
 # In-process ----------------------------------------------------------------------------
@@ -284,8 +297,13 @@ async def test_in_process_slow_sync_action_times_out_without_blocking_the_event_
     assert ticks >= 3  # other coroutines kept running while the action slept
 
 
-async def test_in_process_close_is_harmless(in_process: InProcessActions) -> None:
+async def test_in_process_close_leaves_the_runner_usable(in_process: InProcessActions) -> None:
     await in_process.close()
+
+    result = await in_process.run(call("action_test_order_status", order_id="NW-7"))
+
+    # Closing an in-process runner releases nothing it still needs.
+    assert result.responses[0]["text"] == "Order NW-7 has shipped."
 
 
 def test_a_missing_actions_file_is_an_action_error(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from bot.cli import staff as staff_cli
 from bot.server.web.auth import digest, verify_password
 from bot.storage import Store
-from bot.storage.staff import StaffStore
+from bot.storage.accounts import AccountStore
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def staff_store_call(url: str, method: str, *args: object) -> object:
     async def run() -> object:
         store = await Store.open(url)
         try:
-            return await getattr(StaffStore(store.engine), method)(*args)
+            return await getattr(AccountStore(store.engine), method)(*args)
         finally:
             await store.close()
 

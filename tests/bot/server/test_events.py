@@ -12,11 +12,11 @@ from bot.server.appkeys import RUNTIME
 from bot.server.events import EventHub, RedisEventHub
 from bot.server.web.auth import digest
 from tests.bot.server.web.conftest import (
+    accounts,
     bearer,
     make_token,
     make_user,
     receive_until,
-    staff,
     web_config,
     widget_token,
 )
@@ -70,7 +70,7 @@ async def test_staff_reply_on_one_server_reaches_a_widget_on_another(
         {"type": "message", "text": "I want to talk to a human", "client_id": "1"}
     )
     await receive_until(widget, lambda e: e.get("role") == "bot")
-    conversation = await staff(second.app).conversation_for_token(digest(token))
+    conversation = await accounts(second.app).conversation_for_token(digest(token))
     assert conversation is not None
     # The console on the first server hears about the hand-off on the second.
     await receive_until(console, lambda e: e.get("conversation_id") == conversation.id)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import StatementError
 
 from bot.core.messages import BotMessage
 from bot.storage import Store, StoreError, Understanding
-from bot.storage.staff import StaffStore
+from bot.storage.accounts import AccountStore
 
 
 class Unserialisable:
@@ -518,7 +518,7 @@ async def test_staff_work_that_finds_no_free_connection_gets_the_pools_timeout(
 
     store = await Store.open(sqlite_url, pool_timeout_s=0.2)
     try:
-        staff = StaffStore(store.engine)
+        staff = AccountStore(store.engine)
         async with store.engine.connect():  # another staff request holds the one connection
             with pytest.raises(PoolTimeout):
                 await staff.users()

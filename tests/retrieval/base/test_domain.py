@@ -9,7 +9,7 @@ import pytest
 from retrieval.base.datafiles import DataFileError
 from retrieval.base.domain import Domain, SlotSpec
 
-REPO_DOMAIN = Path(__file__).resolve().parents[2] / "data" / "domain.yml"
+REPO_DOMAIN = Path(__file__).resolve().parents[3] / "data" / "domain.yml"
 
 
 def write(tmp_path: Path, text: str) -> Path:

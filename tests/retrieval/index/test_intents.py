@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from retrieval.base.qa import QAPair
-from retrieval.index.intents import IntentHead, IntentScore, best_hit_per_intent, vote_intent
-from retrieval.index.search import AnswerIndex, Hit
+from retrieval.index.hits import Hit
+from retrieval.index.intents import (
+    HEAD_MAX_PER_INTENT,
+    IntentHead,
+    IntentScore,
+    best_hit_per_intent,
+    head_sample,
+    vote_intent,
+)
+from retrieval.index.search import AnswerIndex
 from retrieval.models.encoder import Encoder
 
 
@@ -58,6 +66,19 @@ def test_head_needs_two_intents() -> None:
     assert IntentHead.fit(vectors, ["a", "a", "a"]) is None
     with pytest.raises(ValueError, match="3 vectors but 2 intents"):
         IntentHead.fit(vectors, ["a", "b"])
+
+
+def test_head_sample_caps_each_intent_and_needs_two() -> None:
+    intents = {key: "big" for key in range(HEAD_MAX_PER_INTENT + 50)}
+    intents.update({-1: "small", -2: "small"})
+    keys, labels = head_sample(intents, seed=0)
+    assert len(keys) == len(labels) == HEAD_MAX_PER_INTENT + 2
+    assert labels.count("small") == 2
+    assert all(intents[int(key)] == label for key, label in zip(keys, labels, strict=True))
+    assert len(set(keys.tolist())) == len(keys)
+    assert head_sample(intents, seed=0)[0].tolist() == keys.tolist()  # seeded
+    keys, labels = head_sample({1: "only", 2: "only"}, seed=0)
+    assert (len(keys), labels) == (0, [])
 
 
 def test_best_hit_per_intent_keeps_ranking_order() -> None:

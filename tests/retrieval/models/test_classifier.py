@@ -1,4 +1,5 @@
-"""retrieval.models.classifier: length-grouped batches, and the sparse model fused into the encoder."""
+"""retrieval.models.classifier: length-grouped batches, and the sparse model fused into the
+encoder."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from retrieval.models.classifier import ModelDirError, TextClassifier, length_groups
+from retrieval.base.modeldir import ModelDirError
+from retrieval.models.classifier import TextClassifier, length_groups
 from tests.conftest import FIXTURES, TinyModels
 
 

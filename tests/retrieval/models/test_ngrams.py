@@ -55,11 +55,7 @@ def test_two_labels_get_opposite_scores_from_the_one_hyperplane() -> None:
 def test_save_and_load_give_the_same_scores(tmp_path: Path) -> None:
     scorer = fit_sparse(TEXTS, LABELS, ORDER)
     scorer.save(tmp_path / "sparse.npz")
-    blocks = [
-        {"analyzer": "word", "ngram_range": [1, 2]},
-        {"analyzer": "char_wb", "ngram_range": [2, 5]},
-    ]
-    loaded = SparseScorer.load(tmp_path / "sparse.npz", blocks)
+    loaded = SparseScorer.load(tmp_path / "sparse.npz", (("word", (1, 2)), ("char_wb", (2, 5))))
     queries = ["card swallowed at the atm", "top up"]
     assert loaded.scores(queries) == pytest.approx(scorer.scores(queries))
 

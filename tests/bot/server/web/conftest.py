@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from bot.server.app import create_app
 from bot.server.appkeys import RUNTIME, STORE
 from bot.server.web.auth import digest, hash_password, new_secret
-from bot.storage.staff import StaffStore, StaffUser
+from bot.storage.accounts import AccountStore, StaffUser
 from tests.conftest import TinyModels, app_config
 
 PASSWORD = "correct horse battery"
@@ -43,20 +43,20 @@ async def client(aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels) -
     return await ready_app(aiohttp_client, tmp_path, tiny_models)
 
 
-def staff(app: web.Application) -> StaffStore:
-    return StaffStore(app[STORE].engine)
+def accounts(app: web.Application) -> AccountStore:
+    return AccountStore(app[STORE].engine)
 
 
 async def make_user(
     app: web.Application, name: str, role: str, password: str = PASSWORD
 ) -> StaffUser:
     password_hash = await asyncio.to_thread(hash_password, password)
-    return await staff(app).create_user(name, password_hash, role)
+    return await accounts(app).create_user(name, password_hash, role)
 
 
 async def make_token(app: web.Application, user: StaffUser) -> str:
     token = new_secret()
-    await staff(app).create_api_token(user.id, digest(token))
+    await accounts(app).create_api_token(user.id, digest(token))
     return token
 
 
@@ -75,6 +75,24 @@ async def widget_token(client: TestClient) -> str:
     response = await client.post("/widget/session")
     assert response.status == 201, await response.text()
     return str((await response.json())["token"])
+
+
+async def agent(client: TestClient, name: str = "ann", role: str = "agent") -> dict[str, str]:
+    """Bearer headers for staff member ``name``, who is created with ``role`` if new."""
+    existing = await accounts(client.app).user_by_name(name)
+    user = existing or await make_user(client.app, name, role)
+    return bearer(await make_token(client.app, user))
+
+
+async def handed_off(client: TestClient) -> tuple[Any, str]:
+    """A widget conversation whose customer asked for a human; returns (socket, conversation)."""
+    token = await widget_token(client)
+    ws = await client.ws_connect(f"/widget/ws?token={token}")
+    await ws.send_json({"type": "message", "text": "I want to talk to a human", "client_id": "m1"})
+    await receive_until(ws, lambda e: e.get("role") == "bot")
+    queue = await (await client.get("/api/escalations", headers=await agent(client))).json()
+    [item] = queue["escalations"]
+    return ws, item["conversation_id"]
 
 
 async def receive_until(

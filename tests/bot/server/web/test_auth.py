@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.server.app import create_app
-from bot.storage.staff import StaffUser
+from bot.storage.accounts import StaffUser
 from tests.bot.server.web.conftest import PASSWORD, bearer, login, make_token, make_user
 from tests.conftest import app_config
 

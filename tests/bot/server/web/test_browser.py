@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.server.app import create_app
 from bot.server.appkeys import RUNTIME, STORE
-from bot.storage.staff import StaffStore
+from bot.storage.escalations import EscalationStore
 from tests.bot.server.web.conftest import PASSWORD, make_user, web_config
 from tests.conftest import TinyModels
 
@@ -158,7 +158,7 @@ async def test_html_is_shown_as_text_in_widget_and_console(server: Server, brows
         await expect(customer.get_by_role("log")).to_contain_text(XSS)
         assert await customer.locator(".fdw-log img").count() == 0
 
-        store = StaffStore(server.app[STORE].engine)
+        store = EscalationStore(server.app[STORE].engine)
         [item] = [
             i
             for i in await store.queue()

