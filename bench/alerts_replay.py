@@ -55,7 +55,9 @@ def fail(message: str) -> None:
 
 def require_models(models: Path) -> None:
     """Exit with the fix when ``models`` lacks a trained intent or sentiment model."""
-    missing = [p for p in ("intent", "sentiment") if not (models / p / "frontdesk.json").is_file()]
+    from retrieval.base.modeldir import CARD_NAME
+
+    missing = [p for p in ("intent", "sentiment") if not (models / p / CARD_NAME).is_file()]
     if missing:
         fail(
             f"no trained {' and '.join(missing)} model under {models}/; "

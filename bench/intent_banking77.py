@@ -2,7 +2,7 @@
 
 Trains ``training.train.train`` (the default base model unless told otherwise) on
 ``../shared/data/banking77/train.csv``, scores it on ``test.csv`` through
-``training.evaluate.evaluate`` (which also writes report.md and confusion.png into the model
+``training.evaluate.evaluate`` (which also writes its report and confusion matrix into the model
 directory), and trains a TF-IDF (word 1-2 grams + char_wb 2-5 grams, sublinear tf)
 LinearSVC on the same training rows as the baseline.
 
@@ -41,6 +41,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from retrieval.base.modeldir import CARD_NAME  # noqa: E402
+
 DATA_DIR = REPO.parent / "shared" / "data"
 BANKING77 = DATA_DIR / "banking77"
 # The recipe this bench proposes for the 30-minute CPU run (everything else: train()'s
@@ -198,7 +201,7 @@ def bert_run(
     )
     log(f"fine-tuning into {out}")
     summary = train(settings)
-    card = json.loads((out / "frontdesk.json").read_text(encoding="utf-8"))
+    card = json.loads((out / CARD_NAME).read_text(encoding="utf-8"))
     log("scoring test.csv through training.evaluate")
     with scoring_threads():
         served = evaluate("intent", out, test_csv)

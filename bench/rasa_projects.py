@@ -54,15 +54,24 @@ def bench_project(name: str, work: Path) -> dict[str, Any]:
     }
     imported = run(["import", "rasa", str(project), "--out", str(data)], env)
     started = time.perf_counter()
-    run(["train", "intent", "--data", str(data / "nlu.yml"), "--out", str(models / "intent"),
-         "--quiet"], env)
+    run(
+        [
+            "train",
+            "intent",
+            "--data",
+            str(data / "nlu.yml"),
+            "--out",
+            str(models / "intent"),
+            "--quiet",
+        ],
+        env,
+    )
     train_s = time.perf_counter() - started
     tests = project / "tests" / "test_stories.yml"
     paths = [str(tests)] if tests.exists() else [str(project / "data")]
     read = run(["test", "stories", *paths, "--out", str(work / "text"), "--no-fail"], env)
     given = run(
-        ["test", "stories", *paths, "--out", str(work / "intents"), "--no-fail",
-         "--intents-only"],
+        ["test", "stories", *paths, "--out", str(work / "intents"), "--no-fail", "--intents-only"],
         env,
     )
     return {

@@ -1,47 +1,46 @@
-"""Answer retrieval on Bitext's customer-support Q&A: does the right kind of answer come first?
+"""Answer retrieval on Bitext's customer-support Q&A, measured through ``frontdesk`` itself.
 
 Uses ``../shared/data/bitext_support/Bitext_Sample_Customer_Support_Training_Dataset_4514.csv``
-(4,514 instructions, 27 intents, a response each). The instructions are split by intent
-(stratified, seeded, 80/20); the training part is indexed with ``frontdesk index build``'s
-own code (duplicates merged, responses and intents kept), and every held-out instruction is
-asked on its own. A hit counts when its intent is the held-out instruction's intent.
+(4,514 instructions, 27 intents, a response each). The rows are split in two by a seeded
+shuffle (by row, not by intent): one part is the Q&A file, the other the questions a
+customer asks. Then, as a user would, with the user's defaults (no settings file, no
+``FRONTDESK_*`` variables unless named below):
 
-Three ways of answering are measured:
-- ``plain``: ``AnswerIndex.search``, the nearest questions as they come (the baseline);
-- ``vote``: ``search_intent(method="vote")``, the 20 nearest questions vote for an intent;
-- ``head``: ``search_intent(method="head")``, a logistic-regression intent head fitted on
-  the indexed vectors ranks the intents; the answer is the nearest question of the winner.
-hit@k and MRR are taken over the answers each way returns (10 at most), so a wrong first
-answer followed by three more of the same wrong intent counts as such.
+1. ``frontdesk index build --data qa.csv --out index`` builds the index; the build chooses
+   how the index answers (plain, vote or the intent head) on questions it holds out of the
+   Q&A file, and the manifest records the choice and its figures;
+2. ``frontdesk eval retrieval --index index --data queries.csv --out-of-domain ood.csv``
+   answers every held-out question on its own, the way the served bot does, and reports
+   the method, hit@1/hit@5/MRR (right = the answer's intent is the question's), latency
+   and the share of off-topic questions answered at the serving threshold;
+3. ``--compare plain,vote`` repeats step 2 with ``--method plain`` (and so on), the
+   option a user has for comparing methods on their own questions;
+4. the threshold check: step 2 on half of the questions with the repository's off-topic
+   questions (``data/eval/out_of_domain.csv``) recommends a threshold; step 2 on the other
+   half with this file's own off-topic questions, served at that threshold
+   (``FRONTDESK_RETRIEVAL_THRESHOLD``), checks it.
 
-Knowing when not to answer: the similarity threshold is calibrated (``calibrate_threshold``)
-on half of the held-out questions plus the repository's off-topic questions
-(``data/eval/out_of_domain.csv``), then checked on the other half and on a second,
-independent set of off-topic questions written below.
-
-``--fine-tune`` also fine-tunes the encoder on the training pairs first (slow on a CPU; see
-``training/encoder_finetune.py``) and reports the same figures with it.
-
-Prints one JSON line (progress goes to stderr). Usage:
-    python bench/retrieval_bitext.py [--seed 0] [--fine-tune [--fine-tune-seconds 120]]
+Every command's JSON line goes to stderr as it comes; one JSON line with all of them goes
+to stdout. Usage:
+    python bench/retrieval_bitext.py [--seed 0] [--build-share 0.5] [--compare plain]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 DATA = (
     REPO.parent
@@ -50,10 +49,12 @@ DATA = (
     / "bitext_support"
     / "Bitext_Sample_Customer_Support_Training_Dataset_4514.csv"
 )
+REPO_OFF_TOPIC = REPO / "data" / "eval" / "out_of_domain.csv"
 TARGET_HIT_AT_1 = 0.985
 TARGET_MRR = 0.99
+TARGET_BUILD_SECONDS = 60.0
+TARGET_P99_MS = 25.0
 TARGET_OOD = 0.05
-K = 10
 
 OFF_TOPIC = (
     "how many legs does a spider have",
@@ -172,252 +173,212 @@ def read_bitext(path: Path) -> list[dict[str, str]]:
         ]
 
 
-def stratified_split(
-    rows: Sequence[dict[str, str]], test_share: float, seed: int
-) -> tuple[list[int], list[int]]:
-    rng = random.Random(seed)
-    by_intent: dict[str, list[int]] = {}
-    for i, row in enumerate(rows):
-        by_intent.setdefault(row["intent"], []).append(i)
-    train: list[int] = []
-    test: list[int] = []
-    for intent in sorted(by_intent):
-        members = by_intent[intent][:]
-        rng.shuffle(members)
-        cut = round(len(members) * test_share)
-        test += members[:cut]
-        train += members[cut:]
-    return sorted(train), sorted(test)
+def split_by_row(count: int, build_share: float, seed: int) -> tuple[list[int], list[int]]:
+    """A seeded shuffle of the row numbers, cut in two: (Q&A rows, question rows)."""
+    rows = list(range(count))
+    random.Random(seed).shuffle(rows)
+    cut = round(count * build_share)
+    return sorted(rows[:cut]), sorted(rows[cut:])
 
 
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Encode single queries on ``count`` intra-op threads (0: leave torch's default).
-
-    A one-sentence forward pass gains nothing from a second thread and, on a machine whose
-    cores are busy, loses a lot waiting for it: measured here, 250-520 ms per query on two
-    threads against 29-40 ms on one (the same queries, the same load).
-    """
-    import torch
-
-    if count <= 0:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
 
 
-def percentiles(seconds: Sequence[float]) -> dict[str, float]:
-    import numpy as np
-
-    values = np.array(seconds) * 1000
-    return {
-        "p50": round(float(np.percentile(values, 50)), 2),
-        "p99": round(float(np.percentile(values, 99)), 2),
-    }
+def frontdesk_command() -> list[str]:
+    """The ``frontdesk`` script of this environment (what a user types), or its module."""
+    script = Path(sys.executable).with_name("frontdesk")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "bot.cli.main"]
 
 
-def first_rank(intents: Sequence[str | None], gold: str) -> int | None:
-    return next((n for n, intent in enumerate(intents, start=1) if intent == gold), None)
+def user_environment(**settings: str) -> dict[str, str]:
+    """This environment without any ``FRONTDESK_*`` setting but ``settings``: the defaults."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
+    env.update({f"FRONTDESK_{k.upper()}": v for k, v in settings.items()})
+    return env
 
 
-def measure(
-    index: Any, queries: Sequence[str], gold: Sequence[str]
-) -> tuple[dict[str, Any], dict[str, list[tuple[float, bool]]]]:
-    """Metrics and latency per way of answering, and each query's (top score, top right)."""
-    from retrieval.evaluate import rank_metrics
-
-    ways: dict[str, Callable[[str], list[Any]]] = {
-        "plain": lambda q: index.search(q, k=K),
-        "vote": lambda q: list(index.search_intent(q, k=K, method="vote").hits),
-        "head": lambda q: list(index.search_intent(q, k=K, method="head").hits),
-    }
-    figures: dict[str, Any] = {}
-    outcomes: dict[str, list[tuple[float, bool]]] = {}
-    for name, answer in ways.items():
-        answer(queries[0])  # warm up
-        ranks: list[int | None] = []
-        seconds: list[float] = []
-        tops: list[tuple[float, bool]] = []
-        for query, intent in zip(queries, gold, strict=True):
-            started = time.perf_counter()
-            hits = answer(query)
-            seconds.append(time.perf_counter() - started)
-            ranks.append(first_rank([h.intent for h in hits], intent))
-            tops.append((hits[0].score if hits else -1.0, bool(hits) and hits[0].intent == intent))
-        figures[name] = {**rank_metrics(ranks), "latency_ms": percentiles(seconds)}
-        outcomes[name] = tops
-        log(f"  {name}: {figures[name]}")
-    return figures, outcomes
-
-
-def threshold_figures(index: Any, tops: Sequence[tuple[float, bool]], seed: int) -> dict[str, Any]:
-    """Calibrate on half the held-out questions + the repo's off-topic set; check on the
-    other half + this file's off-topic set."""
-    from retrieval.evaluate import at_threshold, calibrate_threshold, read_texts
-
-    rng = random.Random(seed + 1)
-    order = list(range(len(tops)))
-    rng.shuffle(order)
-    calib = [tops[i] for i in order[: len(order) // 2]]
-    check = [tops[i] for i in order[len(order) // 2 :]]
-    repo_ood = read_texts(REPO / "data" / "eval" / "out_of_domain.csv")
-    ood_calib = [h[0].score if h else -1.0 for h in index.search_many(repo_ood, k=1)]
-    ood_check = [h[0].score if h else -1.0 for h in index.search_many(list(OFF_TOPIC), k=1)]
-    chosen = calibrate_threshold([s for s, _ in calib], [c for _, c in calib], ood_calib)
-    held = at_threshold(
-        chosen["threshold"], [s for s, _ in check], [c for _, c in check], ood_check
+def frontdesk(args: Sequence[str], workdir: Path, **settings: str) -> tuple[dict[str, Any], float]:
+    """Run ``frontdesk ARGS`` in ``workdir`` (no settings file there); (its JSON, seconds)."""
+    command = [*frontdesk_command(), *args]
+    shown = " ".join(["frontdesk", *args])
+    if settings:
+        shown = " ".join(f"FRONTDESK_{k.upper()}={v}" for k, v in settings.items()) + " " + shown
+    log(f"$ {shown}")
+    started = time.perf_counter()
+    done = subprocess.run(
+        command,
+        cwd=workdir,
+        env=user_environment(**settings),
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{shown} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    line = done.stdout.strip().splitlines()[-1]
+    log(line)
+    return json.loads(line), seconds
+
+
+def evaluation(
+    workdir: Path, queries: Path, ood: Path, *extra: str, **settings: str
+) -> dict[str, Any]:
+    args = ["eval", "retrieval", "--index", "index", "--data", queries.name]
+    args += ["--out-of-domain", ood.name, "--report-dir", "reports", *extra]
+    result, _ = frontdesk(args, workdir, **settings)
+    return result
+
+
+def brief(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("method", "hit_at_1", "hit_at_5", "mrr", "latency_ms_per_query", "ood_answered")
+    return {k: result[k] for k in keys if k in result}
+
+
+def threshold_check(
+    workdir: Path, rows: Sequence[dict[str, str]], questions: Sequence[int], seed: int
+) -> dict[str, Any]:
+    """Recommend a threshold on half the questions and the repository's off-topic set;
+    serve the other half and this file's off-topic set at it."""
+    order = list(questions)
+    random.Random(seed + 1).shuffle(order)
+    halves = order[: len(order) // 2], order[len(order) // 2 :]
+    files = [
+        write_csv(
+            workdir / f"queries_{name}.csv",
+            ["text", "intent"],
+            [[rows[i]["instruction"], rows[i]["intent"]] for i in sorted(half)],
+        )
+        for name, half in zip(("calibration", "check"), halves, strict=True)
+    ]
+    own = write_csv(workdir / "ood_check.csv", ["text"], [[t] for t in OFF_TOPIC])
+    repo_ood = write_csv(
+        workdir / "ood_calibration.csv",
+        ["text"],
+        [[t] for t in read_texts(REPO_OFF_TOPIC)],
+    )
+    calibration = evaluation(workdir, files[0], repo_ood)
+    threshold = calibration["recommended_threshold"]
+    check = evaluation(workdir, files[1], own, retrieval_threshold=str(threshold))
     return {
-        "recommended": chosen["threshold"],
-        "met_on_calibration": chosen["met"],
+        "recommended": threshold,
+        "met_on_calibration": calibration["calibration"]["met"],
         "calibration": {
-            "n": len(calib),
-            "ood_n": len(ood_calib),
-            "coverage": chosen["coverage"],
-            "precision": chosen["precision"],
-            "ood_answered": chosen.get("ood_answered"),
+            "n": calibration["n"],
+            "ood_n": calibration.get("ood_n"),
+            "coverage": calibration["calibration"]["coverage"],
+            "precision": calibration["calibration"]["precision"],
+            "ood_answered": calibration["calibration"].get("ood_answered"),
         },
         "check": {
-            "n": len(check),
-            "ood_n": len(ood_check),
-            "coverage": held["coverage"],
-            "precision": held["precision"],
-            "ood_answered": held["ood_answered"],
+            "n": check["n"],
+            "ood_n": check["ood_n"],
+            "coverage": check["coverage"],
+            "precision": check["precision"],
+            "ood_answered": check["ood_answered"],
         },
         "ood_target": TARGET_OOD,
-        "ood_met": held["ood_answered"] <= TARGET_OOD,
+        "ood_met": check["ood_answered"] <= TARGET_OOD,
     }
 
 
-def run(
-    rows: Sequence[dict[str, str]],
-    train: Sequence[int],
-    test: Sequence[int],
-    encoder: Any,
-    workdir: Path,
-    seed: int,
-    query_threads: int,
-) -> dict[str, Any]:
-    from retrieval.index import AnswerIndex, build_index
-
-    qa = workdir / "train.csv"
-    with qa.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "question", "answer", "intent"])
-        for i in train:
-            writer.writerow(
-                [f"bitext-{i}", rows[i]["instruction"], rows[i]["response"], rows[i]["intent"]]
-            )
-    log(f"building the index of {len(train)} training pairs")
-    summary = build_index(qa, workdir / "index", progress=False, encoder=encoder)
-    index = AnswerIndex.load(workdir / "index", encoder)
-    started = time.perf_counter()
-    index.intent_head()
-    head_seconds = time.perf_counter() - started
-    log(
-        f"built in {summary['seconds']} s ({summary['count']} entries); head fitted in "
-        f"{head_seconds:.1f} s; asking {len(test)} held-out questions"
-    )
-    with torch_threads(query_threads):
-        figures, outcomes = measure(
-            index, [rows[i]["instruction"] for i in test], [rows[i]["intent"] for i in test]
-        )
-    return {
-        # What search_intent's default ("auto") picks for this index.
-        "auto_method": index.search_intent(rows[test[0]]["instruction"]).method,
-        "indexed": summary["count"],
-        "merged_duplicates": summary["merged"],
-        "build_seconds": summary["seconds"],
-        "head_fit_seconds": round(head_seconds, 2),
-        **figures,
-        "threshold": threshold_figures(index, outcomes["head"], seed),
-    }
+def read_texts(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row["text"] for row in csv.DictReader(handle)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--test-share", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split by row")
     parser.add_argument(
-        "--query-threads",
-        type=int,
-        default=1,
-        help="torch threads while asking single questions (0: torch's default)",
+        "--build-share", type=float, default=0.5, help="share of the rows in the Q&A file"
     )
-    parser.add_argument("--fine-tune", action="store_true", help="also measure a fine-tune")
-    parser.add_argument("--fine-tune-seconds", type=float, default=120.0)
-    parser.add_argument("--fine-tune-positive", choices=["answer", "question"], default="answer")
+    parser.add_argument(
+        "--compare",
+        default="plain",
+        help="methods also evaluated with 'frontdesk eval retrieval --method' (comma list)",
+    )
+    parser.add_argument(
+        "--no-threshold-check", action="store_true", help="skip the threshold calibration/check"
+    )
     args = parser.parse_args()
     if not DATA.is_file():
         log(f"skipped: {DATA} is not there (Bitext's 4,514-row customer-support sample)")
         print(json.dumps({"bench": "retrieval_bitext", "skipped": f"{DATA} not found"}))
         return
 
-    from retrieval.base.qa import QAPair
-    from retrieval.models.encoder import load_encoder
-
     rows = read_bitext(DATA)
-    train, test = stratified_split(rows, args.test_share, args.seed)
+    qa_rows, questions = split_by_row(len(rows), args.build_share, args.seed)
     result: dict[str, Any] = {
         "bench": "retrieval_bitext",
         "data": DATA.name,
         "rows": len(rows),
         "intents": len({r["intent"] for r in rows}),
-        "train": len(train),
-        "test": len(test),
-        "seed": args.seed,
-        "k": K,
-        "query_threads": args.query_threads,
+        "split": {"by": "row", "seed": args.seed, "qa": len(qa_rows), "questions": len(questions)},
+        "cores": os.cpu_count(),
+        "load_average_before": round(os.getloadavg()[0], 2),
     }
-    encoder = load_encoder(device="cpu")
     with tempfile.TemporaryDirectory(prefix="bitext-bench-") as tmp:
         workdir = Path(tmp)
-        result |= run(rows, train, test, encoder, workdir, args.seed, args.query_threads)
-        head = result["head"]
-        result["target"] = {
-            "hit_at_1": TARGET_HIT_AT_1,
-            "mrr": TARGET_MRR,
-            "met_by": [
-                name
-                for name in ("plain", "vote", "head")
-                if result[name]["hit_at_1"] >= TARGET_HIT_AT_1 and result[name]["mrr"] >= TARGET_MRR
+        write_csv(
+            workdir / "qa.csv",
+            ["id", "question", "answer", "intent"],
+            [
+                [f"bitext-{i}", rows[i]["instruction"], rows[i]["response"], rows[i]["intent"]]
+                for i in qa_rows
             ],
-        }
-        result["errors_vs_plain"] = round(
-            (1 - head["hit_at_1"]) / max(1e-9, 1 - result["plain"]["hit_at_1"]), 3
         )
-        if args.fine_tune:
-            from training.encoder_finetune import fine_tune_encoder
-
-            pairs = [
-                QAPair(
-                    f"bitext-{i}", rows[i]["instruction"], rows[i]["response"], rows[i]["intent"]
-                )
-                for i in train
-            ]
-            log(f"fine-tuning the encoder for at most {args.fine_tune_seconds} s")
-            tuned = fine_tune_encoder(
-                pairs,
-                workdir / "encoder",
-                positive=args.fine_tune_positive,
-                max_seconds=args.fine_tune_seconds,
-                seed=args.seed,
-                device="cpu",
+        queries = write_csv(
+            workdir / "queries.csv",
+            ["text", "intent"],
+            [[rows[i]["instruction"], rows[i]["intent"]] for i in questions],
+        )
+        ood = write_csv(
+            workdir / "ood.csv",
+            ["text"],
+            [[t] for t in [*read_texts(REPO_OFF_TOPIC), *OFF_TOPIC]],
+        )
+        build, build_wall = frontdesk(
+            ["index", "build", "--data", "qa.csv", "--out", "index", "--quiet"], workdir
+        )
+        result["build"] = {
+            k: build[k]
+            for k in (
+                "count",
+                "merged",
+                "method",
+                "method_chosen_by",
+                "validation",
+                "encode_seconds",
+                "method_seconds",
+                "seconds",
             )
-            tuned_encoder = load_encoder(workdir / "encoder", device="cpu")
-            tuned_workdir = workdir / "tuned"
-            tuned_workdir.mkdir()
-            result["fine_tuned"] = {
-                **{k: v for k, v in tuned.items() if k != "out"},
-                **run(
-                    rows, train, test, tuned_encoder, tuned_workdir, args.seed, args.query_threads
-                ),
-            }
+            if k in build
+        }
+        # The command as a whole: interpreter start and encoder load included.
+        result["build"]["command_seconds"] = round(build_wall, 2)
+        served = evaluation(workdir, queries, ood)
+        result["eval"] = served
+        result["compare"] = {
+            method: brief(evaluation(workdir, queries, ood, "--method", method))
+            for method in [m.strip() for m in args.compare.split(",") if m.strip()]
+            if method != served["method"]
+        }
+        if not args.no_threshold_check:
+            result["threshold"] = threshold_check(workdir, rows, questions, args.seed)
+    result["load_average_after"] = round(os.getloadavg()[0], 2)
+    p99 = served["latency_ms_per_query"]["p99"]
+    result["targets"] = {
+        "hit_at_1": [TARGET_HIT_AT_1, served["hit_at_1"] >= TARGET_HIT_AT_1],
+        "mrr": [TARGET_MRR, served["mrr"] >= TARGET_MRR],
+        "build_seconds": [TARGET_BUILD_SECONDS, build["seconds"] <= TARGET_BUILD_SECONDS],
+        "p99_ms": [TARGET_P99_MS, p99 <= TARGET_P99_MS],
+    }
     print(json.dumps(result))
 
 

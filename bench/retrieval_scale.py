@@ -1,11 +1,20 @@
 """How the answer index scales: synthetic 384-d vectors at 100k and 1M entries.
 
-For each size: build seconds (FAISS only; no encoder involved), memory (the FAISS
-structures' bytes, and the process's resident-set growth over the build, which includes the
-entry table), single-query latency p50/p99 through ``AnswerIndex.search_vectors`` (the
-path every search takes after encoding), and recall@10 against exact search on held-out
-queries. The index is built with the library's own settings (:class:`IndexSettings`), so
-the figures are those of ``frontdesk index build`` at that size.
+Measured through the code a user runs, with the user's defaults: a Q&A file of ``size``
+rows is built by :func:`retrieval.index.build_index` (the body of ``frontdesk index
+build``: reading the file, merging duplicates and near-duplicates, choosing the answer
+method, building, tuning and saving the FAISS index with the default
+:class:`IndexSettings`), loaded again with ``AnswerIndex.load`` (what the server does),
+and asked single questions through ``AnswerIndex.answer_many`` (what the served bot's
+retriever calls). Only the neural encoder is replaced, by a table from each synthetic
+question to its vector: encoding a million questions on a small CPU takes hours and says
+nothing about the index (``bench/retrieval_bitext.py`` measures the encoder's share).
+
+For each size: build seconds (the whole build, and the FAISS part of it), load seconds,
+memory (the FAISS structures' bytes, and the process's resident-set growth over the
+build), single-query latency p50/p99 (wall clock, and CPU time of the asking thread) and
+recall@10 of the answers against exact search over the indexed vectors, on held-out
+queries.
 
 The vectors are a seeded Gaussian mixture, not uniform noise: every cluster has a centre on
 the sphere, a low-dimensional subspace of its own along which its members spread, and a
@@ -15,15 +24,17 @@ neighbours at all, which makes any approximate index look worse than it will be 
 and a mixture of tight isotropic blobs makes it look better.
 
 Prints one JSON line. Usage:
-    python bench/retrieval_scale.py [--sizes 100000,1000000] [--threads 2]
+    python bench/retrieval_scale.py [--sizes 100000,1000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,8 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from retrieval.base.qa import QAPair  # noqa: E402
-from retrieval.index import RECALL_K, AnswerIndex, IndexSettings  # noqa: E402
+from retrieval.index import RECALL_K, AnswerIndex, build_index  # noqa: E402
 
 DIMENSION = 384
 SUBSPACE = 24
@@ -49,17 +59,33 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class VectorsOnly:
-    """The encoder the index asks for; the benchmark hands the index vectors directly."""
+class TableEncoder:
+    """The encoder the index is built and asked with: question ``q<i>`` is indexed vector
+    ``i`` and question ``query<j>`` held-out query ``j``, looked up instead of computed."""
 
     name = "synthetic"
-    fingerprint = "synthetic"
     dimension = DIMENSION
+
+    def __init__(self, indexed: np.ndarray, queries: np.ndarray, fingerprint: str) -> None:
+        self._tables = {"q": indexed, "query": queries}
+        self.fingerprint = fingerprint
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
     ) -> np.ndarray:
-        raise RuntimeError("the scale benchmark searches with vectors, not text")
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a sequence of texts, not a single string")
+        out = np.empty((len(texts), DIMENSION), dtype=np.float32)
+        for table in ("q", "query"):
+            rows = [(n, int(t[len(table) :])) for n, t in enumerate(texts) if _table(t) == table]
+            if rows:
+                at, numbers = zip(*rows, strict=True)
+                out[list(at)] = self._tables[table][list(numbers)]
+        return out
+
+
+def _table(text: str) -> str:
+    return "query" if text.startswith("query") else "q"
 
 
 class Mixture:
@@ -127,32 +153,51 @@ def percentile_ms(seconds: list[float], q: float) -> float:
     return round(float(np.percentile(np.array(seconds) * 1000, q)), 3)
 
 
+def write_qa(path: Path, size: int) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "question", "answer"])
+        writer.writerows([str(i), f"q{i}", f"a{i}"] for i in range(size))
+    return path
+
+
 def run_size(
     mixture: Mixture,
     size: int,
-    settings: IndexSettings,
     *,
     recall_queries: int,
     latency_queries: int,
     seed: int,
+    workdir: Path,
 ) -> dict[str, Any]:
     import faiss
 
-    log(f"[{size}] generating vectors")
+    log(f"[{size}] generating vectors and the Q&A file")
     vectors = mixture.sample(size, seed=seed + 1)
     queries = mixture.sample(max(recall_queries, latency_queries), seed=seed + 2)
-    pairs = [QAPair(str(i), f"q{i}", f"a{i}") for i in range(size)]
+    encoder = TableEncoder(vectors, queries, f"synthetic:{seed}:{len(mixture.centres)}")
+    qa = write_qa(workdir / f"qa_{size}.csv", size)
+    out = workdir / f"index_{size}"
     before = rss_bytes()
-    log(f"[{size}] building the index")
+    log(f"[{size}] building the index (build_index, default settings)")
     started = time.perf_counter()
-    index = AnswerIndex.build(pairs, VectorsOnly(), settings=settings, vectors=vectors)
+    summary = build_index(qa, out, encoder=encoder, progress=False)
     build_seconds = time.perf_counter() - started
     after = rss_bytes()
+    log(f"[{size}] loading it")
+    started = time.perf_counter()
+    index = AnswerIndex.load(out, encoder)
+    load_seconds = time.perf_counter() - started
     info = index.build_info
     result: dict[str, Any] = {
         "n": size,
+        "count": summary["count"],
+        "merged": summary["merged"],
         "index_type": index.index_type,
+        "method": index.method,
         "build_seconds": round(build_seconds, 1),
+        "faiss_build_seconds": round(float(info["seconds"]), 1),
+        "load_seconds": round(load_seconds, 1),
         "index_bytes": faiss_bytes(index._index),
         "vector_bytes": int(vectors.nbytes),
     }
@@ -163,23 +208,26 @@ def run_size(
             result[kind] = {k: v for k, v in info[kind].items() if k != "recall_sample"}
 
     log(f"[{size}] recall@{RECALL_K} on {recall_queries} held-out queries")
-    probe = queries[:recall_queries]
-    _, exact = faiss.knn(probe, vectors, RECALL_K, metric=faiss.METRIC_INNER_PRODUCT)
-    found = index.search_vectors(probe, RECALL_K)
+    kept = np.array(sorted(int(p.id) for p in index.pairs()), dtype=np.int64)
+    _, exact = faiss.knn(
+        queries[:recall_queries], vectors[kept], RECALL_K, metric=faiss.METRIC_INNER_PRODUCT
+    )
+    asked = [f"query{j}" for j in range(recall_queries)]
+    found = index.answer_many(asked, RECALL_K)
     overlap = [
-        len({int(h.id) for h in hits} & set(truth.tolist())) / RECALL_K
+        len({int(h.id) for h in hits} & set(kept[truth].tolist())) / RECALL_K
         for hits, truth in zip(found, exact, strict=True)
     ]
     result[f"recall_at_{RECALL_K}"] = round(float(np.mean(overlap)), 4)
 
     log(f"[{size}] single-query latency over {latency_queries} queries")
-    for query in queries[:20]:  # warm the caches
-        index.search_vectors(query[None, :], RECALL_K)
+    for j in range(20):  # warm the caches
+        index.answer_many([f"query{j}"], RECALL_K)
     timings, cpu = [], []
-    for query in queries[:latency_queries]:
-        one = query[None, :]
+    for j in range(latency_queries):
+        one = [f"query{j}"]
         t, c = time.perf_counter(), time.thread_time()
-        index.search_vectors(one, RECALL_K)
+        index.answer_many(one, RECALL_K)
         cpu.append(time.thread_time() - c)
         timings.append(time.perf_counter() - t)
     result["latency_ms"] = {"p50": percentile_ms(timings, 50), "p99": percentile_ms(timings, 99)}
@@ -197,37 +245,24 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=2000)
     parser.add_argument("--recall-queries", type=int, default=200)
     parser.add_argument("--latency-queries", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--m", type=int, help="override IndexSettings.hnsw_m")
-    parser.add_argument("--ef-construction", type=int, help="override hnsw_ef_construction")
-    parser.add_argument("--ef-search", type=int, help="override the starting hnsw_ef_search")
     args = parser.parse_args()
 
-    import faiss
-
-    faiss.omp_set_num_threads(args.threads)
-    overrides: dict[str, Any] = {}
-    if args.m:
-        overrides["hnsw_m"] = args.m
-    if args.ef_construction:
-        overrides["hnsw_ef_construction"] = args.ef_construction
-    if args.ef_search:
-        overrides["hnsw_ef_search"] = args.ef_search
-    settings = IndexSettings(**overrides)
     mixture = Mixture(args.clusters, args.seed)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    results = [
-        run_size(
-            mixture,
-            size,
-            settings,
-            recall_queries=args.recall_queries,
-            latency_queries=args.latency_queries,
-            seed=args.seed,
-        )
-        for size in sizes
-    ]
+    results = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
+            results.append(
+                run_size(
+                    mixture,
+                    size,
+                    recall_queries=args.recall_queries,
+                    latency_queries=args.latency_queries,
+                    seed=args.seed,
+                    workdir=Path(tmp),
+                )
+            )
     print(
         json.dumps(
             {
@@ -237,7 +272,7 @@ def main() -> None:
                     f"Gaussian mixture, {args.clusters} clusters, {SUBSPACE}-d subspace each, "
                     f"seed {args.seed}"
                 ),
-                "threads": args.threads,
+                "cores": os.cpu_count(),
                 "results": results,
             }
         )

@@ -42,6 +42,8 @@ sys.path[:0] = [str(REPO), str(BENCH)]
 
 from intent_banking77 import scoring_threads, stratified_subsample  # noqa: E402
 
+from retrieval.base.modeldir import CARD_NAME  # noqa: E402
+
 DATA_DIR = REPO.parent / "shared" / "data"
 LABELS = ("negative", "neutral", "positive")
 HOLDOUT_FRACTION = 0.15
@@ -274,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 quiet=args.quiet,
             )
         )
-        card = json.loads((out / "frontdesk.json").read_text(encoding="utf-8"))
+        card = json.loads((out / CARD_NAME).read_text(encoding="utf-8"))
         log("scoring the held-out tweets through training.evaluate")
         with scoring_threads():
             scores = evaluate("sentiment", out, held_csv)

@@ -64,9 +64,11 @@ def data_dir_with_templates(intent_model: Path, workdir: Path) -> Path:
 
     import yaml
 
+    from retrieval.base.modeldir import LABELS_NAME
+
     data = workdir / "data"
     shutil.copytree(REPO / "data", data)
-    labels = json.loads((intent_model / "labels.json").read_text(encoding="utf-8"))
+    labels = json.loads((intent_model / LABELS_NAME).read_text(encoding="utf-8"))
     responses = yaml.safe_load((data / "responses.yml").read_text(encoding="utf-8")) or {}
     for label in labels:
         responses.setdefault(label, [f"[{label}] Here is what you need to know."])
@@ -210,7 +212,9 @@ def main() -> None:
     parser.add_argument("--intent-model", type=Path, default=None, help="serve this intent model")
     parser.add_argument("--messages", type=Path, default=None, help="CSV with a text column")
     args = parser.parse_args()
-    if not (args.models / "intent" / "frontdesk.json").is_file():
+    from retrieval.base.modeldir import CARD_NAME
+
+    if not (args.models / "intent" / CARD_NAME).is_file():
         raise SystemExit(f"no trained models in {args.models}: run `make models` first")
     print(json.dumps(asyncio.run(run(args))))
 

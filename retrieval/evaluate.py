@@ -5,11 +5,20 @@ The queries file is CSV/TSV/JSONL with a ``text`` column and the expected answer
 ``intent`` column (the top hit is right when its intent matches) or an ``id`` column (when
 it is that Q&A pair); with both, a row's ``id`` wins when it is filled in.
 
-Figures: hit@1, hit@5 and MRR (over the top :data:`EVAL_K` hits), coverage (share of
-queries whose best hit clears the threshold, i.e. that the bot would answer) and precision
-(share of those whose best hit is right) at the serving threshold, and the single-query
-latency (encoding included). ``report.md`` adds the precision/coverage table over
-thresholds 0.30-0.90, the recommended threshold and the misses.
+The questions are answered the way the served bot answers them: through
+:meth:`AnswerIndex.answer` with the method the index was built to answer with (its
+manifest's ``answering``; ``method`` overrides it, to compare), one question at a time,
+encoded as the server encodes them (the traced encoder on a CPU, on as many threads as
+the server gives it when the caller says how many). So the figures are those of the
+answers the bot gives.
+
+Figures: the method, hit@1, hit@5 and MRR (over the top :data:`EVAL_K` answers), coverage
+(share of queries whose first answer clears the threshold, i.e. that the bot would answer)
+and precision (share of those whose first answer is right) at the serving threshold, the
+share of off-topic questions answered when a file of them is given, and the single-query
+latency (encoding included; also as CPU time, which a busy machine does not inflate).
+``report.md`` adds the precision/coverage table over thresholds 0.30-0.90, the recommended
+threshold and the misses.
 
 :func:`calibrate_threshold` picks the threshold: the widest coverage whose precision
 reaches a target while at most 5% of off-topic questions would get an answer.
@@ -34,7 +43,14 @@ from retrieval.base.datafiles import (
     required_text,
 )
 from retrieval.base.modeldir import REPORT_NAME
-from retrieval.index import DEFAULT_THRESHOLD, AnswerIndex, Hit
+from retrieval.index import (
+    DEFAULT_THRESHOLD,
+    AnswerIndex,
+    AnswerMethod,
+    Hit,
+    rank_figures,
+    torch_threads,
+)
 from retrieval.models.encoder import TextEncoder, load_encoder
 
 EVAL_K = 10
@@ -75,6 +91,9 @@ class Outcome:
     hits: list[Hit]
     rank: int | None
     seconds: float
+    cpu_seconds: float = 0.0
+    """CPU time of the answering thread: the answer's own cost, without the waits for a
+    core that a busy machine adds to ``seconds``."""
 
     @property
     def top_score(self) -> float:
@@ -148,15 +167,9 @@ def read_texts(path: str | Path) -> list[str]:
 
 
 def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
-    """hit@1, hit@5 and MRR from the 1-based rank of each query's first right hit."""
-    n = len(ranks)
-    if not n:
-        return {"hit_at_1": 0.0, "hit_at_5": 0.0, "mrr": 0.0}
-    return {
-        "hit_at_1": round(sum(r == 1 for r in ranks) / n, 4),
-        "hit_at_5": round(sum(r is not None and r <= 5 for r in ranks) / n, 4),
-        "mrr": round(sum(1 / r for r in ranks if r is not None) / n, 4),
-    }
+    """hit@1, hit@5 and MRR from the 1-based rank of each query's first right hit (the same
+    figures the index build's validation records)."""
+    return rank_figures(ranks)
 
 
 def at_threshold(
@@ -238,17 +251,23 @@ def calibrate_threshold(
     return chosen
 
 
-def search_all(index: AnswerIndex, queries: Sequence[Query], k: int = EVAL_K) -> list[Outcome]:
-    """Search each query on its own (as the bot does), timing each search."""
+def search_all(
+    index: AnswerIndex,
+    queries: Sequence[Query],
+    k: int = EVAL_K,
+    *,
+    method: AnswerMethod | None = None,
+) -> list[Outcome]:
+    """Answer each query on its own (as the bot does), timing each answer."""
     if queries:
-        index.search(queries[0].text, k=k)  # the first encode pays one-off set-up costs
+        index.answer(queries[0].text, k=k, method=method)  # one-off set-up costs
     outcomes: list[Outcome] = []
     for query in queries:
-        started = time.perf_counter()
-        hits = index.search(query.text, k=k)
-        seconds = time.perf_counter() - started
+        started, cpu = time.perf_counter(), time.thread_time()
+        hits = index.answer(query.text, k=k, method=method)
+        seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
         rank = next((n for n, hit in enumerate(hits, start=1) if query.matches(hit)), None)
-        outcomes.append(Outcome(query, hits, rank, seconds))
+        outcomes.append(Outcome(query, hits, rank, seconds, cpu))
     return outcomes
 
 
@@ -274,6 +293,8 @@ def evaluate_retrieval(
     k: int = EVAL_K,
     min_precision: float = MIN_PRECISION,
     max_ood_rate: float = MAX_OOD_RATE,
+    method: AnswerMethod | None = None,
+    query_threads: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate the index in ``index_dir`` on the queries in ``data``; write ``report.md``
     to ``report_dir`` (default: the index directory) and return the figures.
@@ -281,20 +302,29 @@ def evaluate_retrieval(
     ``threshold`` defaults to the serving default (``DEFAULT_THRESHOLD``).
     ``out_of_domain`` is a file of off-topic questions (a ``text`` column): with it, the
     share of them that would be answered is reported and bounds the recommended threshold.
-    ``encoder`` reuses a loaded encoder instead of loading ``encoder_path``.
+    ``encoder`` reuses a loaded encoder instead of loading ``encoder_path`` (which is then
+    traced for the CPU, as the server's is). ``method`` answers another way than the
+    index's own (the figures then say so: ``method`` differs from ``index_method``);
+    ``query_threads`` is the torch thread count the questions are encoded with.
     """
     if threshold is None:
         threshold = DEFAULT_THRESHOLD
     index_dir, data = Path(index_dir), Path(data)
-    encoder = encoder or load_encoder(encoder_path)
+    if encoder is None:
+        loaded = load_encoder(encoder_path)
+        loaded.trace_for_cpu()  # what the server does: a small batch costs less traced
+        encoder = loaded
     index = AnswerIndex.load(index_dir, encoder)
+    used = method or index.method
     queries = read_queries(data, index, index_dir)
     ood_texts = read_texts(out_of_domain) if out_of_domain is not None else []
 
-    outcomes = search_all(index, queries, k)
+    with torch_threads(query_threads):
+        outcomes = search_all(index, queries, k, method=used)
     scores = [o.top_score for o in outcomes]
     correct = [o.rank == 1 for o in outcomes]
-    ood_scores = [hits[0].score if hits else -1.0 for hits in index.search_many(ood_texts, k=1)]
+    ood_answers = index.answer_many(ood_texts, k=1, method=used)
+    ood_scores = [hits[0].score if hits else -1.0 for hits in ood_answers]
     at_serving = at_threshold(threshold, scores, correct, ood_scores)
     calibration = calibrate_threshold(
         scores, correct, ood_scores, max_ood_rate=max_ood_rate, min_precision=min_precision
@@ -307,12 +337,16 @@ def evaluate_retrieval(
         "data": str(data),
         "n": len(queries),
         "expected": "+".join(sorted(kinds)),
+        "method": used,
+        "index_method": index.method,
+        "method_chosen_by": index.answering.get("chosen_by"),
         "k": k,
         **rank_metrics([o.rank for o in outcomes]),
         "threshold": threshold,
         "coverage": at_serving["coverage"],
         "precision": at_serving["precision"],
         "latency_ms_per_query": latency_ms([o.seconds for o in outcomes]),
+        "cpu_ms_per_query": latency_ms([o.cpu_seconds for o in outcomes]),
         "recommended_threshold": calibration["threshold"],
         "calibration": calibration,
         "report": str(report_path),
@@ -339,6 +373,12 @@ def render_report(
         "",
         f"- Index: `{result['index']}` ({len(index)} entries, {index.index_type})",
         f"- Queries: `{result['data']}` ({result['n']}, expected answer by {result['expected']})",
+        f"- Answered by: {result['method']}"
+        + (
+            f" (the index answers {result['index_method']})"
+            if result["method"] != result["index_method"]
+            else f" (the index's method, chosen by {result['method_chosen_by']})"
+        ),
         f"- hit@1 {result['hit_at_1']:.4f}, hit@5 {result['hit_at_5']:.4f}, "
         f"MRR@{result['k']} {result['mrr']:.4f}",
         f"- At the threshold {result['threshold']}: coverage {result['coverage']:.4f}, "
@@ -349,7 +389,8 @@ def render_report(
             else ""
         ),
         f"- Latency per query (one at a time, encoding included): p50 {latency['p50']} ms, "
-        f"p99 {latency['p99']} ms",
+        f"p99 {latency['p99']} ms (CPU time p50 {result['cpu_ms_per_query']['p50']} ms, "
+        f"p99 {result['cpu_ms_per_query']['p99']} ms)",
         f"- Recommended threshold: **{calibration['threshold']}** (coverage "
         f"{calibration['coverage']:.4f}, precision {_fmt(calibration['precision'])}"
         + (

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from retrieval.base.datasets import TASKS, Example, load_examples
 from retrieval.base.modeldir import ModelDirError
+from retrieval.base.nlu_entities import load_entity_data
 from training.metrics import OUT_OF_SCOPE, canonical, classification_metrics
 from training.report import Scored, write_report
 
 if TYPE_CHECKING:
     from retrieval.models.classifier import TextClassifier
+    from training.entities import EntityScored
 
 EVAL_BATCH_SIZE = 32
 
@@ -98,7 +100,8 @@ def evaluate(
     JSON-serialisable dict: accuracy, macro_f1, macro_recall, weighted_f1, n,
     ms_per_message; in_scope_accuracy and oos_precision/recall/f1 when the data has
     out-of-scope rows; accuracy and macro_f1 of the top label with no threshold applied
-    (``*_without_rejection``); and where the report was written.
+    (``*_without_rejection``); ``entities`` (micro precision, recall, F1, and per entity)
+    when the data annotates entities; and where the report was written.
     """
     if task not in TASKS:
         raise ValueError(f"task: got {task!r}, expected one of {', '.join(TASKS)}")
@@ -119,6 +122,7 @@ def evaluate(
     # Out-of-scope rows are never unknown: any model can reject.
     known = {canonical(label) for label in classifier.labels} | {OUT_OF_SCOPE}
     unknown = sorted({s.gold for s in scored} - known)
+    entities = _entity_figures(task, model_dir, data)
     report = write_report(
         Path(report_dir) if report_dir is not None else Path(model_dir),
         title=f"{task.capitalize()} evaluation",
@@ -130,6 +134,7 @@ def evaluate(
             "threshold": classifier.card.rejection.threshold,
             **({"labels unknown to the model": ", ".join(unknown)} if unknown else {}),
         },
+        entities=entities,
     )
     return {
         "task": task,
@@ -139,5 +144,26 @@ def evaluate(
         "accuracy_without_rejection": closed["accuracy"],
         "macro_f1_without_rejection": closed["macro_f1"],
         **({"unknown_labels": unknown} if unknown else {}),
+        **({"entities": entities[0]} if entities else {}),
         "report": str(report),
     }
+
+
+def _entity_figures(
+    task: str, model_dir: str | Path, data: str | Path
+) -> tuple[dict[str, Any], list[EntityScored]] | None:
+    """The entity extractor served with the model, scored on the data's annotations;
+    None when the data annotates none. A model that learned no entities finds none."""
+    from retrieval.models.entities import EntityExtractor
+    from training.entities import score_entities
+
+    if task != "intent":
+        return None
+    annotated = load_entity_data(data)
+    if not annotated.has_entities:
+        return None
+    try:
+        extractor = EntityExtractor.load(model_dir)
+    except ModelDirError as exc:
+        raise ValueError(f"model: {exc}") from exc
+    return score_entities(extractor, annotated.examples)

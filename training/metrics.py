@@ -8,13 +8,16 @@ predicted oos label) are both mapped to :data:`OUT_OF_SCOPE` before anything is 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from retrieval.base.labels import FALLBACK_INTENT, OOS_LABELS
 
 OUT_OF_SCOPE = "out_of_scope"
+
+EntityKey = tuple[int, int, str, str | None, str | None]
+"""An entity as evaluation compares it: start, end, entity, role, group."""
 
 
 def canonical(label: str) -> str:
@@ -122,3 +125,40 @@ def argmax_macro_f1(label_ids: Sequence[int], predicted_ids: Sequence[int]) -> f
     return float(
         f1_score(label_ids, predicted_ids, labels=labels, average="macro", zero_division=0)
     )
+
+
+def entity_metrics(
+    gold: Sequence[Collection[EntityKey]], predicted: Sequence[Collection[EntityKey]]
+) -> dict[str, Any]:
+    """Micro precision, recall and F1 of entities, and the same per entity name.
+
+    One row per example. An entity counts as found only when its span, name, role and
+    group are all right (the CoNLL convention): a slot filled with half a city name or a
+    departure taken for a destination is wrong for the bot, however close. Values are not
+    compared: a synonym changes them after extraction. ``support`` counts gold entities,
+    ``predicted`` the served ones.
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold rows but {len(predicted)} predicted rows")
+    found: Counter[str] = Counter()
+    wanted: Counter[str] = Counter()
+    served: Counter[str] = Counter()
+    for gold_row, predicted_row in zip(gold, predicted, strict=True):
+        gold_set, predicted_set = set(gold_row), set(predicted_row)
+        wanted.update(key[2] for key in gold_set)
+        served.update(key[2] for key in predicted_set)
+        found.update(key[2] for key in gold_set & predicted_set)
+    names = sorted(set(wanted) | set(served))
+    return {
+        **_prf(sum(found.values()), sum(served.values()), sum(wanted.values())),
+        "predicted": sum(served.values()),
+        "n": len(gold),
+        "per_entity": {name: _prf(found[name], served[name], wanted[name]) for name in names},
+    }
+
+
+def _prf(true_pos: int, predicted: int, actual: int) -> dict[str, Any]:
+    precision = true_pos / predicted if predicted else 0.0
+    recall = true_pos / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "support": actual}

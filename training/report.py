@@ -7,18 +7,25 @@ through the same :func:`write_report`, so the two reports always read alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval.base.datasets import Example
 from retrieval.base.modeldir import CONFUSION_NAME, REPORT_NAME
-from training.metrics import most_confused, per_label_scores
+from training.metrics import EntityKey, most_confused, per_label_scores
+
+if TYPE_CHECKING:
+    from training.entities import EntityScored
 
 MAX_MISCLASSIFIED = 30
 MAX_CONFUSED_PAIRS = 10
+MAX_ENTITY_MISTAKES = 30
+
+EntityFigures = tuple[Mapping[str, Any], Sequence["EntityScored"]]
+"""training.metrics.entity_metrics's figures and the examples they were measured on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,21 +50,27 @@ def write_report(
     metrics: Mapping[str, Any],
     scored: Sequence[Scored],
     context: Mapping[str, Any] | None = None,
+    entities: EntityFigures | None = None,
 ) -> Path:
     """Write the report and its confusion matrix into ``directory``; returns the report's
-    path."""
+    path. ``entities``, for data that annotates entities, adds their section."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     gold = [s.gold for s in scored]
     predicted = [s.predicted for s in scored]
     write_confusion_matrix(directory / CONFUSION_NAME, gold, predicted, title=title)
     path = directory / REPORT_NAME
-    path.write_text(render_markdown(title, metrics, scored, context or {}), encoding="utf-8")
+    text = render_markdown(title, metrics, scored, context or {}, entities)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
 def render_markdown(
-    title: str, metrics: Mapping[str, Any], scored: Sequence[Scored], context: Mapping[str, Any]
+    title: str,
+    metrics: Mapping[str, Any],
+    scored: Sequence[Scored],
+    context: Mapping[str, Any],
+    entities: EntityFigures | None = None,
 ) -> str:
     gold = [s.gold for s in scored]
     predicted = [s.predicted for s in scored]
@@ -112,8 +125,55 @@ def render_markdown(
         ]
     else:
         lines.append("None.")
+    if entities is not None:
+        lines += _entity_lines(*entities)
     lines += ["", f"![confusion matrix]({CONFUSION_NAME})", ""]
     return "\n".join(lines)
+
+
+def _entity_lines(figures: Mapping[str, Any], scored: Sequence[EntityScored]) -> list[str]:
+    lines = [
+        "",
+        "## Entities",
+        "",
+        "An entity counts as found when its span, name, role and group are all right.",
+        "",
+        "| entity | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    rows = [("all (micro)", figures), *sorted(figures.get("per_entity", {}).items())]
+    lines += [
+        f"| {_cell(name)} | {row['precision']:.3f} | {row['recall']:.3f} | "
+        f"{row['f1']:.3f} | {row['support']} |"
+        for name, row in rows
+    ]
+    wrong = [s for s in scored if not s.correct]
+    lines += [
+        "",
+        f"### Entity mistakes ({min(len(wrong), MAX_ENTITY_MISTAKES)} of {len(wrong)})",
+        "",
+    ]
+    if not wrong:
+        return [*lines, "None."]
+    lines += ["| text | missed | not annotated | source |", "|---|---|---|---|"]
+    for s in wrong[:MAX_ENTITY_MISTAKES]:
+        missed = [_describe(s.example.text, k) for k in _ordered(s.gold_keys - s.predicted_keys)]
+        extra = [_describe(s.example.text, k) for k in _ordered(s.predicted_keys - s.gold_keys)]
+        lines.append(
+            f"| {_cell(s.example.text)} | {_cell('; '.join(missed))} | "
+            f"{_cell('; '.join(extra))} | {_cell(s.example.where)} |"
+        )
+    return lines
+
+
+def _ordered(keys: Iterable[EntityKey]) -> list[EntityKey]:
+    return sorted(keys, key=lambda k: (k[0], k[1], k[2]))
+
+
+def _describe(text: str, key: EntityKey) -> str:
+    start, end, entity, role, group = key
+    label = entity + (f" ({role})" if role else "") + (f" [group {group}]" if group else "")
+    return f"{text[start:end]!r} as {label}"
 
 
 def _cell(value: Any) -> str:

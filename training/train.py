@@ -29,6 +29,7 @@ from retrieval.base.datasets import (
     load_examples,
 )
 from retrieval.base.modeldir import RUN_NAME
+from retrieval.base.nlu_entities import load_entity_data
 from training.settings import (
     CPU_BATCH_SIZE,
     GPU_BATCH_SIZE,
@@ -38,10 +39,12 @@ from training.settings import (
     default_epochs,
     default_learning_rate,
     default_max_length,
+    default_patience,
 )
 
 if TYPE_CHECKING:
     from training.device import TrainingDevice
+    from training.entities import EntityJob
     from training.split import Split
 
 __all__ = ["TrainSettings", "train"]
@@ -81,10 +84,12 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         task=settings.task,
     )
     warnings = check_examples(examples)
-    _refuse_conflicts(examples)
+    report_conflicts(examples, say)
     for message in warnings:
         say(message)
     split = _split(settings, deduplicate(examples))
+    # Read before the long fine-tuning, so that a malformed annotation stops the run early.
+    entities = _entity_job(settings, split, say)
     labels = label_order(settings.task, [*split.train, *split.validation])
     if len(labels) < 2:
         raise ValueError(
@@ -97,8 +102,10 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
 
     base_model = base_model_path(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
+    epochs = settings.epochs or default_epochs(len(split.train))
     hyper = Hyperparameters(
-        epochs=settings.epochs or default_epochs(len(split.train)),
+        epochs=epochs,
+        patience=default_patience(epochs),
         batch_size=settings.batch_size or (GPU_BATCH_SIZE if device.on_gpu else CPU_BATCH_SIZE),
         learning_rate=settings.learning_rate or default_learning_rate(base_model),
         max_length=settings.max_length
@@ -154,7 +161,7 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
     }
     card = new_card(settings, labels, hyper.max_length, record, data_fingerprint)
     written = write_model_dir(
-        settings, result.model, tokenizer, card, split.train, split.validation
+        settings, result.model, tokenizer, card, split.train, split.validation, entities
     )
     # Only a model directory that made it into place makes the checkpoints unnecessary.
     modeldir.discard(checkpoints)
@@ -176,6 +183,14 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         "warnings": warnings,
         "seconds": round(time.monotonic() - started, 1),
     }
+    if "entities" in written:
+        for message in written["entities"]["training"]["warnings"]:
+            say(message)
+        figures = written["entities"]["validation"]
+        say(
+            f"entities: validation precision {figures['precision']:.3f}, recall "
+            f"{figures['recall']:.3f}, F1 {figures['f1']:.3f} ({figures['support']} entities)"
+        )
     say(f"model written to {settings.out} in {summary['seconds']} s")
     return summary
 
@@ -205,14 +220,35 @@ def _split(settings: TrainSettings, examples: list[Example]) -> Split:
     return Split(train=examples, validation=validation, method="given")
 
 
-def _refuse_conflicts(examples: Sequence[Example]) -> None:
+def _entity_job(settings: TrainSettings, split: Split, say: Any) -> EntityJob | None:
+    """The entity extractor to train beside an intent model whose data annotates entities."""
+    if settings.task != "intent":
+        return None
+    from training.entities import plan_entities
+
+    data = load_entity_data(settings.data)
+    given = settings.validation_data
+    job = plan_entities(
+        data, split.train, split.validation, load_entity_data(given) if given else None
+    )
+    if job is not None:
+        say(
+            f"entities: {', '.join(data.entity_names)} from "
+            f"{sum(1 for e in job.train if e.entities)} annotated examples"
+        )
+    return job
+
+
+def report_conflicts(examples: Sequence[Example], say: Any) -> None:
+    """One text under two labels is trained as written, as Rasa trains it (the model learns
+    that it could be either), and reported so that a person can decide."""
     conflicts = find_conflicts(examples)
     if conflicts:
-        listed = [c.describe() for c in conflicts[:MAX_LISTED_CONFLICTS]]
+        listed = [c.describe().replace("error: ", "", 1) for c in conflicts[:MAX_LISTED_CONFLICTS]]
         more = len(conflicts) - len(listed)
-        raise ValueError(
-            f"data: {len(conflicts)} text(s) carry conflicting labels, which would teach the "
-            "model contradictions; fix them and train again:\n  "
+        say(
+            f"warning: {len(conflicts)} text(s) carry more than one label; training keeps "
+            "them all, as Rasa does:\n  "
             + "\n  ".join(listed)
             + (f"\n  ... and {more} more" if more else "")
         )

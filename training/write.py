@@ -22,6 +22,7 @@ from retrieval.base.modeldir import ENCODER_REJECTION, ModelCard, Rejection
 from training.settings import TrainSettings, base_model_name
 
 if TYPE_CHECKING:
+    from training.entities import EntityJob
     from training.evaluate import Scores
 
 
@@ -54,10 +55,13 @@ def write_model_dir(
     card: ModelCard,
     train: Sequence[Example],
     validation: Sequence[Example],
+    entities: EntityJob | None = None,
 ) -> dict[str, Any]:
     """Write everything into a staging directory, calibrate and evaluate there, publish.
 
-    Returns the calibrated threshold and the validation metrics, for the training summary.
+    ``entities``, when the data annotates any, adds the entity extractor and its
+    validation figures. Returns the calibrated threshold and the validation metrics (and
+    the entity extractor's training record and figures), for the training summary.
     """
     from training.evaluate import load_classifier, score_examples, summarise
     from training.report import write_report
@@ -84,11 +88,16 @@ def write_model_dir(
         scored, _, _, ms_per_message = score_examples(load_classifier(staging), validation)
         metrics = summarise(scored, ms_per_message)
         threshold = card.rejection.threshold
+        learned = entities.write(staging) if entities is not None else None
+        entity_metrics = {"entities": learned.validation} if learned else {}
         modeldir.write(
-            staging, card, metrics={"split": "validation", **metrics, "threshold": threshold}
+            staging,
+            card,
+            metrics={"split": "validation", **metrics, "threshold": threshold, **entity_metrics},
         )
         write_report(
             staging,
+            entities=(learned.validation, learned.scored) if learned else None,
             title=f"{settings.task.capitalize()} model: validation",
             metrics=metrics,
             scored=scored,
@@ -106,7 +115,10 @@ def write_model_dir(
     except BaseException:
         modeldir.discard(staging)
         raise
-    return {"threshold": threshold, "validation": metrics}
+    summary: dict[str, Any] = {"threshold": threshold, "validation": metrics}
+    if learned is not None:
+        summary["entities"] = learned.summary()
+    return summary
 
 
 def calibrate(

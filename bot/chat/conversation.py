@@ -130,6 +130,12 @@ class ConversationProcessor:
                 conversation_id, stored_text, message_id=message_id
             )
             if not new:
+                if turn.text != stored_text:
+                    # The id was used for another message: its reply is not this one's answer.
+                    # The REST channel answers 409 on this route; nothing is stored or sent.
+                    return Handled(
+                        conversation_id, turn.id, (), "message_id_conflict", duplicate=True
+                    )
                 replies = await self.store.replies_to(turn.id)
                 if replies or turn.route is not None:
                     return Handled(
@@ -178,7 +184,7 @@ class ConversationProcessor:
         if conversation.status == "handoff":
             # A person owns the conversation: the bot stays quiet, unless nobody is there.
             waiting = Outcome(events=[user_event])
-            if not self._staff_there():
+            if not self._staff_there() and not await self._told_offline(conversation_id):
                 self.engine.act.tell_staff_offline(tracker, waiting)
             await self.store.record_reply(
                 conversation_id,
@@ -211,7 +217,7 @@ class ConversationProcessor:
             outcome.route,
             outcome.answer_source,
             retrieval_score=outcome.retrieval_score,
-            slots=dict(tracker.slots),
+            slots={k: v for k, v in tracker.slots.items() if v is not None},
             escalation_reason=outcome.escalation_reason,
         )
         await self.store.record_reply(
@@ -228,6 +234,13 @@ class ConversationProcessor:
         )
         await self._notify(conversation_id, turn, parse, reply)
         return Handled(conversation_id, turn.id, reply.messages, reply.route, parse=parse)
+
+    async def _told_offline(self, conversation_id: str) -> bool:
+        """Whether the customer was already told nobody is there, since anyone last spoke."""
+        for turn in reversed(await self.store.turns(conversation_id, limit=6)):
+            if turn.role in ("bot", "agent"):
+                return turn.role == "bot" and turn.route in ("human", "handoff")
+        return False
 
     def _staff_there(self) -> bool:
         return self.staff_online is None or self.staff_online()
@@ -262,5 +275,16 @@ def message_id_of(turn: Turn) -> str | None:
 
 
 def _masked(entity: Mapping[str, Any]) -> dict[str, Any]:
-    value = entity.get("value")
-    return {**entity, "value": mask_pii(value) if isinstance(value, str) else value}
+    # Every string: Duckling-shaped entities repeat the raw text in ``text`` and
+    # ``additional_info``, not only in ``value``.
+    return {key: _mask_all(value) for key, value in entity.items()}
+
+
+def _mask_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, Mapping):
+        return {k: _mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_all(v) for v in value]
+    return value

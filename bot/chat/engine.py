@@ -388,7 +388,7 @@ class DialogueEngine:
         self, form: str, slot: str, tracker: Tracker, outcome: Outcome, metadata: Mapping[str, Any]
     ) -> None:
         if (
-            outcome.route in ("none", "rule", "story", "template", "action")
+            outcome.route in ("none", "form", "rule", "story", "template", "action")
             and not outcome.messages
         ):
             outcome.route = "ask_slot"

@@ -1,5 +1,10 @@
 """Searching the answer index from the chat path: off the event loop, in the model worker,
-with the queries of concurrent requests batched into one encoder pass like the classifiers'."""
+with the queries of concurrent requests batched into one encoder pass like the classifiers'.
+
+The answers come from :meth:`AnswerIndex.answer_many`, the way the index was built to answer
+(its manifest's method: plain, vote or the intent head), which is also what
+``frontdesk eval retrieval`` scores; the hits' scores stay cosine similarities, so the
+engine's ``retrieval_threshold`` applies to them whatever the method."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from retrieval.index import AnswerIndex, Hit
 
 
 class IndexRetriever:
-    """Searches the answer index in the model worker, off the event loop, batching the
+    """Answers from the index in the model worker, off the event loop, batching the
     queries of concurrent requests into one encoder pass like the classifiers do."""
 
     K = 5
@@ -26,8 +31,9 @@ class IndexRetriever:
         self._batcher.start()
 
     def _search_many(self, texts: Sequence[str]) -> list[list[Hit]]:
-        # Read the attribute per batch so that a reload swaps indexes between batches.
-        return self.index.search_many(texts, k=self.K)
+        # Read the attribute per batch so that a reload swaps indexes between batches (and
+        # with them the method each one answers with).
+        return self.index.answer_many(texts, k=self.K)
 
     async def search(self, text: str, k: int = 5) -> list[Hit]:
         return (await self._batcher.submit(text))[:k]

@@ -54,11 +54,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.task == "retrieval":
+        from bot.server.runtime import inference_threads
         from retrieval.evaluate import evaluate_retrieval
 
         if args.index is None:
             raise ConfigError("eval retrieval needs --index DIR (from 'frontdesk index build')")
-        _print_json(evaluate_retrieval(args.index, args.data, report_dir=args.report_dir))
+        # The served bot's settings: its threshold, its encoder, its threads per query; the
+        # method is the index's own unless --method asks to compare another.
+        config = _config(args)
+        result = evaluate_retrieval(
+            args.index,
+            args.data,
+            report_dir=args.report_dir,
+            threshold=config.retrieval_threshold,
+            encoder_path=config.encoder,
+            out_of_domain=args.out_of_domain,
+            method=args.method,
+            query_threads=inference_threads(config),
+        )
+        _print_json(result)
         return 0
     from training.evaluate import evaluate
 
@@ -92,7 +106,10 @@ def cmd_import_rasa(args: argparse.Namespace) -> int:
 def cmd_index_build(args: argparse.Namespace) -> int:
     from retrieval.index import build_index
 
-    summary = build_index(args.data, args.out, encoder_path=args.encoder, progress=not args.quiet)
+    method = args.method or _config(args).retrieval_method
+    summary = build_index(
+        args.data, args.out, encoder_path=args.encoder, progress=not args.quiet, method=method
+    )
     _print_json(summary)
     return 0
 
@@ -200,6 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--index", type=Path, help="index directory (retrieval)")
     evaluate.add_argument("--data", type=Path, required=True)
     evaluate.add_argument("--report-dir", type=Path)
+    evaluate.add_argument(
+        "--out-of-domain",
+        type=Path,
+        help="off-topic questions (a text column): how many would be answered (retrieval)",
+    )
+    evaluate.add_argument(
+        "--method",
+        choices=["plain", "vote", "head"],
+        help="answer another way than the index does, to compare (retrieval; default: the "
+        "method the index was built with, which the bot serves)",
+    )
     evaluate.add_argument("--text-column")
     evaluate.add_argument("--label-column")
     evaluate.set_defaults(run=cmd_eval)
@@ -212,10 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--out", type=Path, required=True)
     build.add_argument("--encoder", type=Path, help="sentence-transformers directory")
+    build.add_argument(
+        "--method",
+        choices=["auto", "plain", "vote", "head"],
+        help="how the index answers: auto compares plain, vote and head on held-out "
+        "questions and keeps the best (default: the retrieval_method setting, auto)",
+    )
     build.add_argument("--quiet", action="store_true")
     build.set_defaults(run=cmd_index_build)
 
-    imports = commands.add_parser("import", help="convert another bot's project to Frontdesk files")
+    imports = commands.add_parser(
+        "import", help="bring in another bot's project (Rasa's files, written through)"
+    )
     import_commands = imports.add_subparsers(dest="import_command", required=True, metavar="FORMAT")
     rasa = import_commands.add_parser(
         "rasa", help="a Rasa 3 project: NLU data, responses, rules, stories, slots, forms"
@@ -225,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=Path("data"),
-        help="folder for nlu.yml, responses.yml, domain.yml",
+        help="data folder to write (domain.yml, nlu.yml, rules.yml, stories.yml, tests/)",
     )
     rasa.add_argument("--force", action="store_true", help="overwrite those files if they exist")
     rasa.set_defaults(run=cmd_import_rasa)

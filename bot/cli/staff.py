@@ -1,4 +1,5 @@
-"""``frontdesk user add``, ``frontdesk token create`` and ``frontdesk feedback export``.
+"""``frontdesk user add``, ``frontdesk token create|revoke|purge`` and ``frontdesk feedback
+export``.
 
 Each command is a plain function of parsed arguments (wired into ``bot.cli.main`` by
 :func:`add_parsers`) over an async core that tests call directly.
@@ -11,27 +12,29 @@ import asyncio
 import getpass
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.core.config import Config, ConfigError
-from bot.server.web.auth import digest, hash_password, new_secret
+from bot.server.http.errors import ApiError
+from bot.server.web.auth import check_password, digest, hash_password, new_secret
 from bot.server.web.feedback import ANSWERS_FILE, CORRECTIONS_FILE, answers_csv, corrections_csv
 from bot.storage import Store
 from bot.storage.accounts import ROLES, AccountError, AccountStore, StaffUser
 from bot.storage.feedback import FeedbackStore
 
-MIN_PASSWORD_CHARS = 8
-
 
 async def add_user(config: Config, name: str, role: str, password: str) -> StaffUser:
     if role not in ROLES:
         raise ConfigError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise ConfigError(f"the password must be at least {MIN_PASSWORD_CHARS} characters")
+    try:
+        check_password(password, name)
+    except ApiError as exc:
+        raise ConfigError(f"{exc.message}; nothing was changed") from None
     store = await Store.open(config.database_url)
     try:
-        password_hash = await asyncio.to_thread(hash_password, password)
+        password_hash = await asyncio.to_thread(hash_password, password, name)
         try:
             return await AccountStore(store.engine).create_user(name, password_hash, role)
         except AccountError as exc:
@@ -42,6 +45,12 @@ async def add_user(config: Config, name: str, role: str, password: str) -> Staff
 
 async def create_token(config: Config, name: str) -> str:
     """A new bearer token for user ``name``; only its hash is stored, so show it once."""
+    token, _ = await create_token_with_id(config, name)
+    return token
+
+
+async def create_token_with_id(config: Config, name: str) -> tuple[str, int]:
+    """A new bearer token for user ``name`` and its id (what ``token revoke --id`` takes)."""
     store = await Store.open(config.database_url)
     try:
         accounts = AccountStore(store.engine)
@@ -51,10 +60,38 @@ async def create_token(config: Config, name: str) -> str:
                 f"no active user {name!r}; add one with 'frontdesk user add {name} --role ROLE'"
             )
         token = new_secret()
-        await accounts.create_api_token(user.id, digest(token))
-        return token
+        token_id = await accounts.create_api_token(user.id, digest(token))
+        return token, token_id
     finally:
         await store.close()
+
+
+async def revoke_tokens(config: Config, name: str | None, token_id: int | None) -> int:
+    """Revoke every token of user ``name``, or the one token ``token_id``; returns how many."""
+    store = await Store.open(config.database_url)
+    try:
+        accounts = AccountStore(store.engine)
+        if token_id is not None:
+            return await accounts.revoke_tokens(token_id=token_id)
+        user = await accounts.user_by_name(name or "")
+        if user is None:
+            raise ConfigError(f"no user {name!r}; 'frontdesk user add' lists none by that name")
+        return await accounts.revoke_tokens(user_id=user.id)
+    finally:
+        await store.close()
+
+
+async def purge(config: Config) -> dict[str, int]:
+    """Delete ended sessions, and revoked or expired tokens."""
+    store = await Store.open(config.database_url)
+    try:
+        days = config.api_token_days
+        sessions, tokens = await AccountStore(store.engine).purge_expired(
+            timedelta(days=days) if days > 0 else None
+        )
+    finally:
+        await store.close()
+    return {"sessions": sessions, "tokens": tokens}
 
 
 async def export_feedback(config: Config, out: Path) -> dict[str, Any]:
@@ -103,11 +140,34 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    token = asyncio.run(create_token(_config(args), args.name))
+    config = _config(args)
+    token, token_id = asyncio.run(create_token_with_id(config, args.name))
     print(token)
-    print(
-        "Send it as 'Authorization: Bearer <token>'. It is shown only this once.", file=sys.stderr
+    expiry = (
+        f"it expires in {config.api_token_days:g} days"
+        if config.api_token_days > 0
+        else "it does not expire"
     )
+    print(
+        f"Send it as 'Authorization: Bearer <token>'. It is shown only this once; {expiry}. "
+        f"Token id {token_id}: 'frontdesk token revoke --id {token_id}' ends it.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    if (args.name is None) == (args.id is None):
+        raise ConfigError("give a user NAME (all their tokens) or --id N (one token), not both")
+    count = asyncio.run(revoke_tokens(_config(args), args.name, args.id))
+    if args.id is not None and count == 0:
+        raise ConfigError(f"no live token with id {args.id}; nothing was revoked")
+    print(json.dumps({"revoked": count}))
+    return 0
+
+
+def cmd_token_purge(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(purge(_config(args)))))
     return 0
 
 
@@ -133,6 +193,16 @@ def add_parsers(commands: Any) -> None:
     create = token_commands.add_parser("create", help="print a new token for a user, once")
     create.add_argument("name")
     create.set_defaults(run=cmd_token_create)
+    revoke = token_commands.add_parser(
+        "revoke", help="end a user's tokens (NAME) or one token (--id N) at once"
+    )
+    revoke.add_argument("name", nargs="?")
+    revoke.add_argument("--id", type=int, help="the token id 'token create' printed")
+    revoke.set_defaults(run=cmd_token_revoke)
+    purge_parser = token_commands.add_parser(
+        "purge", help="delete ended sessions and revoked or expired tokens"
+    )
+    purge_parser.set_defaults(run=cmd_token_purge)
 
     feedback = commands.add_parser("feedback", help="what staff taught the bot")
     feedback_commands = feedback.add_subparsers(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from retrieval.index import DEFAULT_THRESHOLD
+from retrieval.index import DEFAULT_THRESHOLD, METHOD_CHOICES
 
 ENV_PREFIX = "FRONTDESK_"
 DEFAULT_CONFIG_FILE = "frontdesk.toml"
@@ -50,6 +50,10 @@ class Config:
     action_timeout_s: float = 5.0
     # Dialogue policy
     retrieval_threshold: float = DEFAULT_THRESHOLD
+    # How `frontdesk index build` makes the index answer: auto (the best of plain, vote and
+    # head on held-out questions) or one of them. The manifest keeps the choice, and the
+    # server and `frontdesk eval retrieval` follow the manifest, so both use the same one.
+    retrieval_method: str = "auto"
     retrieval_strong_threshold: float = 0.85
     intent_confident: float = 0.8
     fallbacks_before_handoff: int = 2
@@ -71,6 +75,19 @@ class Config:
     rate_limit_per_sender: int = 60
     rate_limit_per_ip: int = 600
     request_timeout_s: float = 30.0
+    # Rasa's --auth-token: when set, /webhooks/rest/webhook and /model/parse need ?token=.
+    auth_token: str = ""
+    # Staff sign-in: wrong passwords before an account (or an address) is locked, and the
+    # first lock in seconds; each further lock of the same key doubles, up to an hour.
+    login_failures_per_account: int = 5
+    login_failures_per_ip: int = 50
+    login_lock_s: float = 60.0
+    # Password checks (argon2, 64 MiB each) at once; more wait a moment, then get a 503.
+    login_hash_concurrency: int = 4
+    # A staff session ends after this long unused, an API token this long after its
+    # creation (0: never).
+    session_idle_minutes: float = 60.0
+    api_token_days: float = 90.0
     mask_pii_in_storage: bool = False
     log_level: str = "INFO"
     log_format: str = "text"
@@ -92,6 +109,13 @@ class Config:
             -1.0 <= self.retrieval_threshold <= 1.0,
             "a cosine similarity between -1 and 1",
         )
+        _check(
+            self.retrieval_method,
+            "retrieval_method",
+            self.retrieval_method in METHOD_CHOICES,
+            "one of auto (the index build compares plain, vote and head on held-out "
+            "questions), plain (nearest question), vote or head (the intent head)",
+        )
         for name in ("batch_max_size", "max_message_chars", "max_body_bytes"):
             value = getattr(self, name)
             _check(value, name, value >= 1, "a positive integer")
@@ -104,6 +128,19 @@ class Config:
         ):
             value = getattr(self, name)
             _check(value, name, value >= 0, "an integer >= 0 (0 turns it off)")
+        for name in ("login_failures_per_account", "login_failures_per_ip"):
+            value = getattr(self, name)
+            _check(value, name, value >= 0, "an integer >= 0 (0 turns it off)")
+        _check(self.login_lock_s, "login_lock_s", self.login_lock_s > 0, "a number of seconds > 0")
+        _check(
+            self.login_hash_concurrency,
+            "login_hash_concurrency",
+            self.login_hash_concurrency >= 1,
+            "a positive integer (each check holds 64 MiB while it runs)",
+        )
+        for name in ("session_idle_minutes", "api_token_days"):
+            value = getattr(self, name)
+            _check(value, name, value >= 0, "a number >= 0 (0: no limit)")
         for name in ("batch_wait_ms", "action_timeout_s", "request_timeout_s"):
             value = getattr(self, name)
             _check(value, name, value >= 0, "a number of seconds/milliseconds >= 0")

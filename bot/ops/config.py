@@ -96,12 +96,10 @@ class ShiftRule:
     so it is as quick for a quiet topic as for a busy one, and a fresh change is not diluted by
     a window of older messages.
 
-    The defaults were chosen with ``bench/alerts_resample.py``: 200 streams of held-out
-    customer messages read by the demo models, a topic going from about 20% to 60% negative.
-    Detection after a median of 40 of the topic's messages, a calm false alert in one stream
-    of the 200. A larger ``increase`` finds such rises no sooner (0.2 at h = 8.5: a median of
-    38) and smaller ones later: in a simulated rise from 22% to 37% (h = 8), 0.15 found it
-    after a median of 163 messages and 0.25 after 200."""
+    The defaults were chosen with ``bench/alerts_resample.py`` (seeded streams of held-out
+    customer messages read by the demo models; its figures are in the README). A larger
+    ``increase`` finds large rises no sooner and small ones later, so the default is the
+    smallest rise worth an alert."""
 
     enabled: bool = True
     baseline_s: float = 86400.0

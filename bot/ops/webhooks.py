@@ -3,9 +3,12 @@
 Each receiver has its own bounded queue and delivery task, so a slow or failing receiver
 delays only its own deliveries. A full queue drops its oldest notification and counts it.
 
-Every request carries ``X-Frontdesk-Signature: sha256=<hex>``, the HMAC-SHA256 of the raw
-body under the receiver's ``secret`` (when one is set), plus ``X-Frontdesk-Event`` and
-``X-Frontdesk-Delivery`` (the same id on every retry of one notification).
+Every request carries ``X-Frontdesk-Signature: t=<unix time>,v1=<hex>`` (as Stripe and Slack
+sign), where ``v1`` is the HMAC-SHA256 of ``<t>.<raw body>`` under the receiver's ``secret``
+(when one is set): a receiver checks the HMAC and that ``t`` is recent, so a captured request
+cannot be replayed later. Each attempt is signed afresh. Requests also carry
+``X-Frontdesk-Event`` and ``X-Frontdesk-Delivery`` (the same id on every retry of one
+notification). Redirects are not followed: a receiver that answers 3xx has refused it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,13 +36,48 @@ EVENT_HEADER = "X-Frontdesk-Event"
 DELIVERY_HEADER = "X-Frontdesk-Delivery"
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+# How old a signature a receiver accepts (``verify``'s default), in seconds.
+TOLERANCE_S = 300
 
 
-def verify(secret: str, body: bytes, header: str | None) -> bool:
-    """What a receiver does: compare the header with its own HMAC of the raw body."""
-    return bool(header) and hmac.compare_digest(sign(secret, body), header or "")
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    signed = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The signature header's value: ``t=<unix time>,v1=<HMAC-SHA256 of "t.body">``."""
+    t = int(time.time()) if timestamp is None else timestamp
+    return f"t={t},v1={_mac(secret, t, body)}"
+
+
+def verify(
+    secret: str,
+    body: bytes,
+    header: str | None,
+    *,
+    tolerance_s: float = TOLERANCE_S,
+    now: float | None = None,
+) -> bool:
+    """What a receiver does: parse ``t`` and the ``v1`` values, refuse a ``t`` further than
+    ``tolerance_s`` from now, and compare each ``v1`` with its own HMAC of ``t.body``."""
+    if not header:
+        return False
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_s:
+        return False
+    expected = _mac(secret, timestamp, body)
+    return any(hmac.compare_digest(expected, c) for c in candidates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,17 +178,19 @@ class WebhookDispatcher:
             DELIVERY_HEADER: note.delivery,
             "User-Agent": "frontdesk-alerts",
         }
-        if target.secret:
-            headers[SIGNATURE_HEADER] = sign(target.secret, body)
         attempts = self.config.webhook_max_attempts
         for attempt in range(attempts):
             retry = True
+            if target.secret:
+                headers[SIGNATURE_HEADER] = sign(target.secret, body)
             try:
                 async with self._session.post(
                     target.url,
                     data=body,
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=target.timeout_s),
+                    # A redirect could carry the signed alert to a host nobody configured.
+                    allow_redirects=False,
                 ) as response:
                     await response.read()
                     if response.status < 300:

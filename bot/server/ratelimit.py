@@ -1,4 +1,5 @@
-"""Per-sender and per-IP rate limits: a token bucket per key, refilled continuously.
+"""Per-sender and per-IP rate limits (a token bucket per key, refilled continuously), and
+the sign-in lock (:class:`FailureLock`: wrong passwords in a row lock an account or address).
 
 In one process the buckets live in memory. With ``redis_url`` set, every process takes its
 tokens from the same buckets in Redis, so N processes together still allow the limit once,
@@ -154,3 +155,103 @@ class RateLimiter:
 
 def retry_after_header(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
+
+
+@dataclass(slots=True)
+class _Failures:
+    count: int = 0
+    pending: int = 0
+    locks: int = 0
+    locked_until: float = 0.0
+    last: float = 0.0
+
+
+class FailureLock:
+    """Locks a key (an account, an address) after ``max_failures`` wrong attempts in a row.
+
+    The first lock lasts ``lock_s``; each further lock of the same key doubles, up to
+    ``max_lock_s`` (the backoff). A success, or ``forget_after`` seconds without a failure once
+    unlocked, clears the key. Attempts still being checked count as failures until they end,
+    so concurrent guesses get no more tries than sequential ones. ``max_failures == 0`` turns
+    the lock off. The state lives in this process's memory.
+    """
+
+    forget_after = 15 * 60.0
+    max_lock_s = 3600.0
+
+    def __init__(self, max_failures: int, lock_s: float, *, max_keys: int = 100_000) -> None:
+        self.max_failures = max_failures
+        self.lock_s = lock_s
+        self._keys: OrderedDict[str, _Failures] = OrderedDict()
+        self._max_keys = max_keys
+
+    def _get(self, key: str, now: float) -> _Failures | None:
+        state = self._keys.get(key)
+        if (
+            state is not None
+            and not state.pending
+            and now - max(state.last, state.locked_until) > self.forget_after
+        ):
+            del self._keys[key]
+            return None
+        return state
+
+    def wait(self, key: str, now: float | None = None) -> float:
+        """Seconds until ``key`` may try again; 0 when it is not locked."""
+        if self.max_failures <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        state = self._get(key, now)
+        return max(0.0, state.locked_until - now) if state is not None else 0.0
+
+    def begin(self, key: str, now: float | None = None) -> float:
+        """Start an attempt: 0 when it may go ahead (call :meth:`end` after), else the
+        seconds to wait."""
+        if self.max_failures <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        state = self._get(key, now)
+        if state is None:
+            state = self._keys[key] = _Failures(last=now)
+            if len(self._keys) > self._max_keys:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(key)
+        if state.locked_until > now:
+            return state.locked_until - now
+        if state.count + state.pending >= self.max_failures:
+            # The remaining tries are being checked right now: ask again in a moment.
+            return 1.0
+        state.pending += 1
+        return 0.0
+
+    def end(self, key: str, ok: bool, now: float | None = None, *, forgive: bool = True) -> float:
+        """Finish an attempt :meth:`begin` allowed; returns the seconds of a lock it starts.
+
+        A success clears the key's failures when ``forgive`` (an account), and does not
+        otherwise (an address: one good password must not buy an attacker fresh guesses).
+        """
+        if self.max_failures <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = _Failures(pending=1, last=now)
+        state.pending = max(0, state.pending - 1)
+        if ok and not forgive:
+            return 0.0
+        if ok:
+            state.count = 0
+            state.locks = 0
+            if not state.pending:
+                del self._keys[key]
+            return 0.0
+        state.count += 1
+        state.last = now
+        if state.count < self.max_failures:
+            return 0.0
+        seconds = min(self.max_lock_s, self.lock_s * 2**state.locks)
+        state.count = 0
+        state.locks += 1
+        state.locked_until = now + seconds
+        return seconds

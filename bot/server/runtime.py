@@ -128,14 +128,13 @@ def freeze_heap() -> None:
     """Move everything alive now, the loaded models above all, out of the cyclic garbage
     collector's reach.
 
-    The models are half a million long-lived objects. Without this, every full collection
-    walks them all (290 ms, measured with the BANKING77 model) and stalls every request in
-    flight; freezing them took the load benchmark at concurrency 16 from 200 to 273-289
-    messages/s and p99 from 156 to 108-127 ms. Unfreezing first lets a reload's collection
-    reclaim the models it replaced.
+    The models are hundreds of thousands of long-lived objects. Without this, every full
+    collection walks them all and stalls every request in flight (``bench/server_load.py``
+    shows the cost at concurrency 16). Unfreezing first lets a reload's collection reclaim
+    the models it replaced.
 
-    The price is that one full collection itself, once per load or reload (the event loop
-    stalls for it, ~290 ms). Replaced models still held by a batch in flight get frozen too;
+    The price is that one full collection itself, once per load or reload, during which the
+    event loop stalls. Replaced models still held by a batch in flight get frozen too;
     whatever of them only a collection could free waits for the next reload.
     """
     gc.unfreeze()
@@ -149,9 +148,8 @@ def model_workers() -> int:
 
 
 def inference_threads(config: Config) -> int:
-    """torch threads per model worker. The event loop needs a core of its own: on 2 cores,
-    torch's spinning OpenMP threads and the loop thrash (measured: 3 msg/s with 2 threads,
-    15 msg/s with 1, at concurrency 16 on a busy 2-core machine), so there each worker gets
+    """torch threads per model worker. The event loop needs a core of its own: on a small
+    machine torch's spinning OpenMP threads and the loop thrash, so there each worker gets
     one thread and the operating system shares the cores between them and the loop."""
     if config.inference_threads:
         return config.inference_threads

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -46,6 +46,23 @@ class StaffUser:
             "active": self.active,
             "created_at": self.created_at.isoformat(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: int
+    user_id: int
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _token(row: Any) -> ApiToken:
+    return ApiToken(
+        row.id,
+        row.user_id,
+        aware(row.created_at),
+        aware(row.revoked_at) if row.revoked_at is not None else None,
+    )
 
 
 def _user(row: Any) -> StaffUser:
@@ -122,11 +139,26 @@ class AccountStore:
         if password_hash is not None:
             changes["password_hash"] = password_hash
         async with self.engine.begin() as conn:
+            before = (
+                await conn.execute(select(staff_users.c.role).where(staff_users.c.id == user_id))
+            ).first()
             if changes:
                 await conn.execute(
                     update(staff_users).where(staff_users.c.id == user_id).values(**changes)
                 )
-            if active is False:
+            new_role = role is not None and before is not None and before.role != role
+            if password_hash is not None or new_role:
+                # A new password or role ends every session and token issued under the old
+                # one: whoever held them must sign in again and get new ones.
+                await conn.execute(
+                    delete(staff_sessions).where(staff_sessions.c.user_id == user_id)
+                )
+                await conn.execute(
+                    update(api_tokens)
+                    .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                )
+            elif active is False:
                 # A disabled account is signed out everywhere at once.
                 await conn.execute(
                     delete(staff_sessions).where(staff_sessions.c.user_id == user_id)
@@ -136,9 +168,17 @@ class AccountStore:
     # Sessions and API tokens -----------------------------------------------------------
 
     async def create_session(
-        self, user_id: int, token_hash: str, csrf_token: str, ttl: timedelta
+        self,
+        user_id: int,
+        token_hash: str,
+        csrf_token: str,
+        ttl: timedelta,
+        idle: timedelta | None = None,
     ) -> None:
+        """A session that lasts ``ttl`` at most, and ends sooner after ``idle`` unused."""
         now = utcnow()
+        if idle is not None:
+            ttl = min(ttl, idle)
         async with self.engine.begin() as conn:
             await conn.execute(
                 insert(staff_sessions).values(
@@ -150,17 +190,43 @@ class AccountStore:
                 )
             )
 
-    async def session(self, token_hash: str) -> tuple[StaffUser, str] | None:
-        """The active user behind a session and the session's CSRF token."""
+    async def session(
+        self,
+        token_hash: str,
+        *,
+        idle: timedelta | None = None,
+        lifetime: timedelta | None = None,
+    ) -> tuple[StaffUser, str] | None:
+        """The active user behind a session and the session's CSRF token.
+
+        With ``idle`` and ``lifetime``, each use moves the end of the session to ``idle`` from
+        now, never past ``lifetime`` after it began: ``expires_at`` is the idle deadline (written
+        at most once a minute, so a busy console costs no write per request).
+        """
         query = (
-            select(staff_users, staff_sessions.c.csrf_token, staff_sessions.c.expires_at)
+            select(
+                staff_users,
+                staff_sessions.c.csrf_token,
+                staff_sessions.c.expires_at,
+                staff_sessions.c.created_at.label("session_created_at"),
+            )
             .join(staff_sessions, staff_sessions.c.user_id == staff_users.c.id)
             .where(staff_sessions.c.token_hash == token_hash)
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        if row is None or not row.active or aware(row.expires_at) <= utcnow():
+        now = utcnow()
+        if row is None or not row.active or aware(row.expires_at) <= now:
             return None
+        if idle is not None and lifetime is not None:
+            deadline = min(aware(row.session_created_at) + lifetime, now + idle)
+            if deadline - aware(row.expires_at) > timedelta(minutes=1):
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        update(staff_sessions)
+                        .where(staff_sessions.c.token_hash == token_hash)
+                        .values(expires_at=deadline)
+                    )
         return _user(row), row.csrf_token
 
     async def delete_session(self, token_hash: str) -> None:
@@ -169,25 +235,68 @@ class AccountStore:
                 delete(staff_sessions).where(staff_sessions.c.token_hash == token_hash)
             )
 
-    async def create_api_token(self, user_id: int, token_hash: str) -> None:
+    async def create_api_token(self, user_id: int, token_hash: str) -> int:
+        """Store a token's digest; returns the token's id (for ``frontdesk token revoke``)."""
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(api_tokens).values(
-                    token_hash=token_hash, user_id=user_id, created_at=utcnow()
+            row = (
+                await conn.execute(
+                    insert(api_tokens)
+                    .values(token_hash=token_hash, user_id=user_id, created_at=utcnow())
+                    .returning(api_tokens.c.id)
                 )
-            )
+            ).one()
+        return int(row.id)
 
-    async def token_user(self, token_hash: str) -> StaffUser | None:
+    async def token_user(
+        self, token_hash: str, *, max_age: timedelta | None = None
+    ) -> StaffUser | None:
+        """The active user behind a token that is neither revoked nor older than ``max_age``."""
         query = (
             select(staff_users)
             .join(api_tokens, api_tokens.c.user_id == staff_users.c.id)
             .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
         )
+        if max_age is not None:
+            query = query.where(api_tokens.c.created_at > utcnow() - max_age)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
         if row is None or not row.active:
             return None
         return _user(row)
+
+    async def api_tokens(self, user_id: int) -> list[ApiToken]:
+        query = select(api_tokens).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id)
+        async with self.engine.connect() as conn:
+            return [_token(row) for row in await conn.execute(query)]
+
+    async def revoke_tokens(
+        self, *, user_id: int | None = None, token_id: int | None = None
+    ) -> int:
+        """Revoke a user's tokens, or one token by id; returns how many were still live."""
+        if (user_id is None) == (token_id is None):
+            raise ValueError("give exactly one of user_id and token_id")
+        where = api_tokens.c.user_id == user_id if token_id is None else api_tokens.c.id == token_id
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(api_tokens)
+                .where(where, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        return int(result.rowcount or 0)
+
+    async def purge_expired(self, token_max_age: timedelta | None = None) -> tuple[int, int]:
+        """Delete ended sessions, and revoked tokens and those older than ``token_max_age``;
+        returns (sessions, tokens) deleted."""
+        now = utcnow()
+        dead: ColumnElement[bool] = api_tokens.c.revoked_at.is_not(None)
+        if token_max_age is not None:
+            dead = or_(dead, api_tokens.c.created_at <= now - token_max_age)
+        async with self.engine.begin() as conn:
+            sessions = await conn.execute(
+                delete(staff_sessions).where(staff_sessions.c.expires_at <= now)
+            )
+            tokens = await conn.execute(delete(api_tokens).where(dead))
+        return int(sessions.rowcount or 0), int(tokens.rowcount or 0)
 
     # Widget conversation tokens --------------------------------------------------------
 

@@ -74,9 +74,9 @@ class Store:
             if path is not None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 # SQLite has one writer at a time. With a pool of connections, concurrent
-                # writers collide and SQLite's busy handler sleeps between retries (up to
-                # 100 ms a time). The chat's and the monitor's writes go through their own
-                # thread (Transactions); the staff console queues on one connection here.
+                # writers collide and SQLite's busy handler sleeps between retries. The chat's
+                # and the monitor's writes go through their own thread (Transactions); the
+                # staff console queues on one connection here.
                 options.update(
                     pool_size=1,
                     max_overflow=0,

@@ -47,8 +47,14 @@ LABEL_COLUMNS: dict[str | None, tuple[str, ...]] = {
 RASA_SKIPPED_KEYS = ("synonym", "regex", "lookup")
 DEFAULT_MIN_PER_LABEL = 5
 
-# Rasa entity annotations: [text](entity), [text](entity:value), [text]{"entity": ...}.
-_ENTITY_ANNOTATION = re.compile(r"\[(?P<text>[^\]\n]*)\](?:\([^)\n]*\)|\{[^}\n]*\})")
+# Rasa entity annotations: [text](entity), [text](entity:value), [text]{"entity": ...} and
+# [text][{"entity": ...}, ...]; intent training keeps the text, retrieval.base.nlu_entities
+# reads the rest.
+ENTITY_ANNOTATION = re.compile(
+    r"\[(?P<text>[^\]\n]*)\]"
+    r"(?:\((?P<entity>[^:)\n]*)(?::(?P<value>[^)\n]*))?\)"
+    r"|\{(?P<dict>[^}\n]*)\}|\[(?P<list>[^\]\n]*)\])"
+)
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -84,7 +90,7 @@ def load_examples(
         raise ValueError(f"task: got {task!r}, expected one of {', '.join(TASKS)}")
     path = Path(path)
     if path.is_dir():
-        files = _data_files(path)
+        files = data_files(path)
         if not files:
             raise DataFileError(
                 path,
@@ -103,7 +109,7 @@ def load_examples(
     return examples
 
 
-def _data_files(directory: Path) -> list[Path]:
+def data_files(directory: Path) -> list[Path]:
     # Hidden files and folders are editor backups, VCS metadata or our own checkpoints.
     return sorted(
         file
@@ -239,7 +245,7 @@ def _read_rasa(path: Path, task: str | None, *, in_directory: bool) -> list[Exam
         )
     # safe_load forgets where things were; the composed node tree remembers the lines.
     root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    nodes = _mapping_value(root, "nlu")
+    nodes = mapping_value(root, "nlu")
     item_nodes = nodes.value if isinstance(nodes, yaml.SequenceNode) else []
     examples: list[Example] = []
     for index, item in enumerate(items):
@@ -272,11 +278,11 @@ def _rasa_item(
         )
     label = _label(path, intent, line, "intent", task)
     raw = item.get("examples")
-    value_node = _mapping_value(node, "examples")
+    value_node = mapping_value(node, "examples")
     if isinstance(raw, str):
-        pairs = _block_lines(raw, value_node, line)
+        pairs = block_lines(raw, value_node, line)
     elif isinstance(raw, list):
-        pairs = _listed_examples(path, raw, value_node, line)
+        pairs = listed_examples(path, raw, value_node, line)
     else:
         raise DataFileError(
             path,
@@ -298,7 +304,7 @@ def _rasa_item(
                 field="examples",
                 fix="start each example with '- '",
             )
-        text = _ENTITY_ANNOTATION.sub(r"\g<text>", stripped[1:]).strip()
+        text = ENTITY_ANNOTATION.sub(r"\g<text>", stripped[1:]).strip()
         if not text:
             raise DataFileError(
                 path,
@@ -311,7 +317,7 @@ def _rasa_item(
     return examples
 
 
-def _block_lines(raw: str, node: yaml.Node | None, item_line: int) -> list[tuple[str, int]]:
+def block_lines(raw: str, node: yaml.Node | None, item_line: int) -> list[tuple[str, int]]:
     if isinstance(node, yaml.ScalarNode) and node.style == "|":
         # A literal block starts on the line after its '|'; its lines map one to one.
         first = node.start_mark.line + 2
@@ -320,7 +326,7 @@ def _block_lines(raw: str, node: yaml.Node | None, item_line: int) -> list[tuple
     return [(text, line) for text in raw.split("\n")]
 
 
-def _listed_examples(
+def listed_examples(
     path: Path, raw: list[Any], node: yaml.Node | None, item_line: int
 ) -> list[tuple[str, int]]:
     # Rasa also allows 'examples:' as a list of '- text: ...' mappings (to attach metadata).
@@ -341,7 +347,7 @@ def _listed_examples(
     return pairs
 
 
-def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+def mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
     if not isinstance(node, yaml.MappingNode):
         return None
     for key_node, value_node in node.value:

@@ -79,7 +79,7 @@ class Domain:
     actions: tuple[str, ...] = ()
     responses: Mapping[str, Any] = field(default_factory=dict)
     session: SessionConfig = field(default_factory=SessionConfig)
-    path: str | None = None
+    path: str | None = field(default=None, compare=False)
 
     def category(self, intent: str | None) -> str:
         if not intent:

@@ -18,6 +18,10 @@ weights, the tokenizer) and Frontdesk's own files:
     The label names, in the order of the classifier's output units.
 ``sparse.npz`` (:data:`SPARSE_NAME`), only with a fused n-gram model
     The TF-IDF linear model (retrieval.models.ngrams).
+``entities.crfsuite``, ``entities.json`` (:data:`ENTITIES_MODEL_NAME`, :data:`ENTITIES_NAME`)
+    Only when the training data annotates entities: the CRF learned from the annotations,
+    and the synonyms, lookup tables and regexes that go with it (retrieval.models.entities,
+    which alone parses and writes them).
 ``metrics.json``, ``report.md``, ``confusion.png``
     The validation figures and the report a person reads (training.report).
 
@@ -53,6 +57,9 @@ METRICS_NAME = "metrics.json"
 REPORT_NAME = "report.md"
 CONFUSION_NAME = "confusion.png"
 SPARSE_NAME = "sparse.npz"
+ENTITIES_MODEL_NAME = "entities.crfsuite"
+ENTITIES_NAME = "entities.json"
+"""Its presence marks a model that learned entities (retrieval.models.entities)."""
 HF_CONFIG_NAME = "config.json"
 """Written by Hugging Face's ``save_pretrained``; its presence marks a complete checkpoint."""
 RUN_NAME = "run.json"

@@ -20,6 +20,11 @@ the head when the index holds at least :data:`HEAD_MIN_EXAMPLES` questions per i
 vote otherwise) and answers with the nearest indexed question of each winning intent, so
 the answer shown comes from the intent chosen.
 
+:func:`answer_hits` turns the nearest questions into the answers a method gives
+(``plain``, ``vote`` or ``head``); ``AnswerIndex.answer`` serves them, and the build-time
+choice of method (:mod:`retrieval.index.methods`) and ``frontdesk eval retrieval`` score
+the same function's answers.
+
 Nothing here touches the index itself: it works on the hits and vectors a search produced,
 so the search can depend on it and not the other way round.
 """
@@ -37,6 +42,11 @@ import numpy as np
 from retrieval.index.hits import Hit
 
 IntentMethod = Literal["auto", "head", "vote"]
+
+AnswerMethod = Literal["plain", "vote", "head"]
+"""How an index answers a question (:func:`answer_hits`): ``plain``, the nearest questions;
+``vote`` and ``head``, the nearest question of each intent the vote or the head ranks."""
+ANSWER_METHODS: tuple[AnswerMethod, ...] = ("plain", "vote", "head")
 
 INTENT_NEIGHBOURS = 20
 """Nearest questions consulted by ``AnswerIndex.search_intent`` (votes, answers)."""
@@ -151,6 +161,42 @@ def match_intents(
     return matches
 
 
+def check_answer_method(method: str) -> None:
+    if method not in ANSWER_METHODS:
+        raise ValueError(
+            f"answer method must be one of {', '.join(ANSWER_METHODS)}, not {method!r}"
+        )
+
+
+def answer_hits(
+    vectors: np.ndarray,
+    neighbours: Sequence[Sequence[Hit]],
+    k: int,
+    *,
+    method: AnswerMethod,
+    head: IntentHead | None,
+) -> list[list[Hit]]:
+    """The answers for each query vector, best first, at most ``k``: what the bot serves
+    and what validation and evaluation score, so all three see the same answers.
+
+    ``neighbours`` are each query's nearest questions, best first (for ``vote`` and
+    ``head``, :data:`INTENT_NEIGHBOURS` of them); ``head`` is the index's head (None for
+    ``plain`` and ``vote``, or with fewer than two intents, where ``head`` votes). When a
+    query's nearest question has no intent, no intent rule can rank it, and it would never
+    be answered however close it is: such a query gets the nearest questions as they are.
+    """
+    check_answer_method(method)
+    if method == "plain":
+        return [list(found[:k]) for found in neighbours]
+    matches = match_intents(
+        vectors, neighbours, k, method=method, head=head if method == "head" else None
+    )
+    return [
+        list(found[:k]) if found and found[0].intent is None else list(match.hits)
+        for found, match in zip(neighbours, matches, strict=True)
+    ]
+
+
 class IntentHead:
     """A linear softmax classifier from question vectors to intents."""
 
@@ -201,9 +247,12 @@ class IntentHead:
         chosen = subsample_per_label(targets, max_per_intent, seed)
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         model = LogisticRegression(C=c, max_iter=1000)
-        with warnings.catch_warnings():
+        # One BLAS/OpenMP thread: the problem is small, so extra threads only add the cost of
+        # waking them, and on a busy machine they spin waiting for a core, many times over.
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             # A few more iterations would move the weights by a hair; not worth failing
             # an index load (or a test run with warnings as errors) over.
             warnings.simplefilter("ignore", ConvergenceWarning)

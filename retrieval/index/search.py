@@ -4,6 +4,12 @@
 it serves. Only questions are embedded: customers' messages look like questions, not like
 answers, so question-to-question similarity is what ranks the right answer first.
 
+Two ways in: :meth:`AnswerIndex.search` finds the nearest questions, whatever they are;
+:meth:`AnswerIndex.answer` answers the way the index was built to (its ``answering``
+method: plain nearest questions, or the nearest question of the intent the vote or the
+intent head picks). The served bot and ``frontdesk eval retrieval`` call ``answer``, so
+what is evaluated is what is served.
+
 The rest of the package does the work that is not about entries: :mod:`.faiss_index`
 picks, builds, tunes and searches the FAISS index, :mod:`.storage` reads and writes the
 index directory, and :mod:`.intents` turns the nearest answers into an intent.
@@ -30,14 +36,18 @@ from retrieval.index.faiss_index import (
 from retrieval.index.hits import Hit
 from retrieval.index.intents import (
     INTENT_NEIGHBOURS,
+    AnswerMethod,
     IntentHead,
     IntentMatch,
     IntentMethod,
+    answer_hits,
+    check_answer_method,
     check_method,
     head_sample,
     match_intents,
 )
 from retrieval.index.storage import (
+    PLAIN_ANSWERING,
     build_manifest,
     make_stamp,
     read_index,
@@ -74,6 +84,8 @@ class AnswerIndex:
         updated_at: str,
         revision: int,
         masked: set[int] | None = None,
+        answering: Mapping[str, Any] | None = None,
+        head: IntentHead | None = None,
     ) -> None:
         self._encoder = encoder
         self._index = index
@@ -89,9 +101,13 @@ class AnswerIndex:
         self._updated_at = updated_at
         self._revision = revision
         self._lock = threading.Lock()
-        # The intent head is fitted on first use and refitted once the contents change;
-        # its own lock keeps two threads from fitting it at once.
-        self._head: tuple[int, IntentHead | None] | None = None
+        self._answering = dict(answering or PLAIN_ANSWERING)
+        check_answer_method(self._answering.get("method", ""))
+        # The intent head is fitted on first use (or comes fitted from disk) and refitted
+        # once the contents change; its own lock keeps two threads from fitting it at once.
+        self._head: tuple[int, IntentHead | None] | None = (
+            None if head is None else (revision, head)
+        )
         self._head_lock = threading.Lock()
 
     # -- building -------------------------------------------------------------------------
@@ -106,12 +122,14 @@ class AnswerIndex:
         settings: IndexSettings | None = None,
         vectors: np.ndarray | None = None,
         provenance: Mapping[str, Any] | None = None,
+        answering: Mapping[str, Any] | None = None,
     ) -> AnswerIndex:
         """Embed the questions and index them.
 
         ``vectors`` lets a caller that already encoded the questions (near-duplicate
         merging does) skip encoding them again; ``provenance`` is stored in the manifest's
-        ``build`` section (data file, merge counts).
+        ``build`` section (data file, merge counts); ``answering`` is how the index answers
+        (``{"method": ..., ...}``, see :mod:`retrieval.index.methods`; default plain).
         """
         settings = settings or IndexSettings()
         _reject_duplicate_ids(pairs)
@@ -137,6 +155,7 @@ class AnswerIndex:
             created_at=now,
             updated_at=now,
             revision=0,
+            answering=answering,
         )
 
     # -- reading --------------------------------------------------------------------------
@@ -161,6 +180,17 @@ class AnswerIndex:
     def build_info(self) -> dict[str, Any]:
         with self._lock:
             return json.loads(json.dumps(self._build))
+
+    @property
+    def method(self) -> AnswerMethod:
+        """How :meth:`answer` answers: ``plain``, ``vote`` or ``head``."""
+        method: AnswerMethod = self._answering["method"]
+        return method
+
+    @property
+    def answering(self) -> dict[str, Any]:
+        """The manifest's ``answering`` section: the method and how it was chosen."""
+        return json.loads(json.dumps(self._answering))
 
     @property
     def created_at(self) -> str:
@@ -237,6 +267,49 @@ class AnswerIndex:
                     if key >= 0 and int(key) in self._entries
                 ]
         return results
+
+    # -- answering ------------------------------------------------------------------------
+
+    def answer(self, query: str, k: int = 5, *, method: AnswerMethod | None = None) -> list[Hit]:
+        return self.answer_many([query], k, method=method)[0]
+
+    def answer_many(
+        self, queries: Sequence[str], k: int = 5, *, method: AnswerMethod | None = None
+    ) -> list[list[Hit]]:
+        """The ``k`` answers for each query, best first, the way the index answers
+        (:attr:`method`, unless ``method`` says otherwise); all queries encoded in one batch.
+
+        What the served bot shows and ``frontdesk eval retrieval`` scores. Scores on the hits
+        stay the cosine similarity of the query to the answer's own question, whatever the
+        method, so the serving threshold means the same for all of them; with ``vote`` and
+        ``head`` the first answer is the nearest question of the winning intent, which need
+        not be the nearest question overall. A blank query gets no answers.
+        """
+        if isinstance(queries, str):
+            raise TypeError("answer_many() takes a sequence of queries, not a single string")
+        results: list[list[Hit]] = [[] for _ in queries]
+        wanted = [i for i, q in enumerate(queries) if q.strip()]
+        if k <= 0 or not wanted:
+            return results
+        vectors = self._encoder.encode(
+            [queries[i] for i in wanted], batch_size=self._settings.batch_size
+        )
+        for i, hits in zip(wanted, self.answer_vectors(vectors, k, method=method), strict=True):
+            results[i] = hits
+        return results
+
+    def answer_vectors(
+        self, vectors: np.ndarray, k: int = 5, *, method: AnswerMethod | None = None
+    ) -> list[list[Hit]]:
+        """:meth:`answer_many` for queries already encoded (float32, L2-normalised rows)."""
+        method = method or self.method
+        check_answer_method(method)
+        if method == "plain" or k <= 0:
+            return self.search_vectors(vectors, k)
+        head = self.intent_head() if method == "head" else None
+        found = self.search_vectors(vectors, max(k, INTENT_NEIGHBOURS))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        return answer_hits(vectors, found, k, method=method, head=head)
 
     def _faiss_search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         selector = None
@@ -406,6 +479,7 @@ class AnswerIndex:
 
     def _manifest_locked(self) -> dict[str, Any]:
         return build_manifest(
+            answering=self._answering,
             encoder=self._encoder,
             entries=self._entries,
             index_type=self._index_type,
@@ -417,18 +491,28 @@ class AnswerIndex:
         )
 
     def save(self, directory: str | Path) -> None:
-        """Write the index directory, replacing an existing one atomically."""
+        """Write the index directory, replacing an existing one atomically.
+
+        The intent head goes with it when one is fitted for the current contents (it is
+        not fitted here: a save after an add should not wait for it).
+        """
         with self._lock:
             # Snapshot under the lock, write outside it: disk I/O must not stall searches,
-            # and a concurrent add must not land between the three files.
-            contents = snapshot(self._index, self._entries, self._manifest_locked())
+            # and a concurrent add must not land between the files.
+            head = self._head
+            current = head[1] if head is not None and head[0] == self._revision else None
+            contents = snapshot(self._index, self._entries, self._manifest_locked(), current)
         write_index(directory, contents)
 
     @classmethod
     def load(cls, directory: str | Path, encoder: TextEncoder) -> AnswerIndex:
-        """Load an index directory, refusing one built with a different encoder."""
+        """Load an index directory, refusing one built with a different encoder.
+
+        An index that answers ``head`` gets its head here, from ``head.npz`` or fitted
+        afresh, so the first question served does not wait for it.
+        """
         stored = read_index(directory, encoder)
-        return cls(
+        index = cls(
             encoder=encoder,
             index=stored.index,
             entries=stored.entries,
@@ -439,7 +523,12 @@ class AnswerIndex:
             updated_at=stored.updated_at,
             revision=stored.revision,
             masked=stored.masked,
+            answering=stored.answering,
+            head=stored.head,
         )
+        if index.method == "head":
+            index.intent_head()
+        return index
 
 
 def _reject_duplicate_ids(pairs: Sequence[QAPair]) -> None:

@@ -7,10 +7,16 @@
     FAISS id of the entry's vector.
 ``manifest.json``
     ``{"format_version", "encoder": {"name", "fingerprint", "dimension"}, "dimension",
-    "count", "index_type", "metric", "settings", "build", "data_fingerprint",
+    "count", "index_type", "metric", "settings", "build", "answering", "data_fingerprint",
     "created_at", "updated_at", "revision"}``. ``revision`` and ``updated_at`` change with
     every add/remove, so a server can notice (via :func:`read_stamp`) that the directory
-    was rewritten and reload it.
+    was rewritten and reload it. ``answering`` says how the index answers (``method``:
+    plain, vote or head) and how that was chosen (see :mod:`retrieval.index.methods`); an
+    index without it answers ``plain``, as every index did before there was a choice.
+``head.npz`` (optional)
+    The intent head fitted on the current contents (labels, weights, bias, examples and
+    the revision it was fitted at), so a server loading an index that answers ``head``
+    does not fit it again. A head of another revision is ignored and fitted afresh.
 
 A directory is written whole and swapped in atomically, manifest last, so a reader never
 sees half of one. Every way loading can fail raises :class:`IndexLoadError` with the
@@ -21,7 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,12 +41,16 @@ import numpy as np
 from retrieval.base.atomic import DirectoryReplaceError, replace_directory, write_file
 from retrieval.base.qa import QAPair
 from retrieval.index.faiss_index import INDEX_TYPES, IndexSettings
+from retrieval.index.intents import ANSWER_METHODS, IntentHead
 from retrieval.models.encoder import TextEncoder
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 ENTRIES_FILE = "entries.jsonl"
 MANIFEST_FILE = "manifest.json"
+HEAD_FILE = "head.npz"
+PLAIN_ANSWERING: dict[str, Any] = {"method": "plain", "chosen_by": "default"}
+"""What an index built without a choice (or before there was one) answers with."""
 
 
 class AnswerIndexError(RuntimeError):
@@ -68,6 +80,9 @@ class StoredIndex:
     masked: set[int]
     """FAISS ids with a vector but no entry: removed from an HNSW graph or IVF lists, which
     cannot delete in place, and masked at search time until the next compaction."""
+    answering: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(PLAIN_ANSWERING))
+    head: IntentHead | None = None
+    """The stored intent head, when it was fitted at the stored revision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +92,7 @@ class Snapshot:
     blob: bytes
     entries: list[dict[str, Any]]
     manifest: dict[str, Any]
+    head: bytes | None = None
 
 
 def read_stamp(directory: str | Path) -> str | None:
@@ -111,6 +127,7 @@ def build_manifest(
     created_at: str,
     updated_at: str,
     revision: int,
+    answering: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
@@ -126,6 +143,7 @@ def build_manifest(
         "embedded_field": "question",
         "settings": dataclasses.asdict(settings),
         "build": build,
+        "answering": dict(answering or PLAIN_ANSWERING),
         "data_fingerprint": data_fingerprint(entries.values()),
         "created_at": created_at,
         "updated_at": updated_at,
@@ -133,15 +151,38 @@ def build_manifest(
     }
 
 
-def snapshot(index: Any, entries: Mapping[int, QAPair], manifest: Mapping[str, Any]) -> Snapshot:
-    """Copy everything :func:`write_index` needs, so later changes cannot reach it."""
+def snapshot(
+    index: Any,
+    entries: Mapping[int, QAPair],
+    manifest: Mapping[str, Any],
+    head: IntentHead | None = None,
+) -> Snapshot:
+    """Copy everything :func:`write_index` needs, so later changes cannot reach it.
+
+    ``head`` is the intent head fitted at the manifest's revision, or None to store none.
+    """
     import faiss
 
     return Snapshot(
         blob=faiss.serialize_index(index).tobytes(),
         entries=[{"key": key, **dataclasses.asdict(entries[key])} for key in sorted(entries)],
         manifest=json.loads(json.dumps(manifest)),
+        head=None if head is None else head_bytes(head, int(manifest["revision"])),
     )
+
+
+def head_bytes(head: IntentHead, revision: int) -> bytes:
+    """``head`` as the contents of :data:`HEAD_FILE` (plain arrays: no pickles to load)."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        labels=np.array(head.labels, dtype=str),
+        weights=head.weights,
+        bias=head.bias,
+        examples=np.array(head.examples, dtype=np.int64),
+        revision=np.array(revision, dtype=np.int64),
+    )
+    return buffer.getvalue()
 
 
 def write_index(directory: str | Path, contents: Snapshot) -> None:
@@ -149,6 +190,8 @@ def write_index(directory: str | Path, contents: Snapshot) -> None:
 
     def write(staging: Path) -> None:
         write_file(staging / INDEX_FILE, contents.blob)
+        if contents.head is not None:
+            write_file(staging / HEAD_FILE, contents.head)
         write_file(
             staging / ENTRIES_FILE,
             (json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in contents.entries),
@@ -184,6 +227,7 @@ def read_index(directory: str | Path, encoder: TextEncoder) -> StoredIndex:
             f"{ENTRIES_FILE} ({len(entries)} entries), {INDEX_FILE} ({len(stored)} "
             f"vectors) and {MANIFEST_FILE} (count {manifest.get('count')}) disagree",
         )
+    revision = int(manifest.get("revision", 0))
     return StoredIndex(
         index=index,
         entries=entries,
@@ -192,8 +236,10 @@ def read_index(directory: str | Path, encoder: TextEncoder) -> StoredIndex:
         build=dict(manifest.get("build") or {}),
         created_at=str(manifest.get("created_at", "")),
         updated_at=str(manifest.get("updated_at", "")),
-        revision=int(manifest.get("revision", 0)),
+        revision=revision,
         masked=masked,
+        answering=_read_answering(directory, manifest),
+        head=_read_head(directory, revision, encoder.dimension),
     )
 
 
@@ -289,6 +335,42 @@ def _faiss_ids(index: Any) -> np.ndarray:
     import faiss
 
     return faiss.vector_to_array(index.id_map)
+
+
+def _read_answering(directory: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    answering = manifest.get("answering")
+    if answering is None:
+        return dict(PLAIN_ANSWERING)
+    if not isinstance(answering, dict) or answering.get("method") not in ANSWER_METHODS:
+        raise _corrupt(
+            directory,
+            f"{MANIFEST_FILE} has answering {answering!r}; expected an object whose method is "
+            f"one of {', '.join(ANSWER_METHODS)}",
+        )
+    return dict(answering)
+
+
+def _read_head(directory: Path, revision: int, dimension: int) -> IntentHead | None:
+    path = directory / HEAD_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            fitted_at = int(stored["revision"])
+            head = IntentHead(
+                [str(label) for label in stored["labels"]],
+                stored["weights"],
+                stored["bias"],
+                [int(n) for n in stored["examples"]],
+            )
+    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
+        raise _corrupt(directory, f"{HEAD_FILE} cannot be read ({exc})") from exc
+    if head.dimension != dimension:
+        raise _corrupt(
+            directory, f"{HEAD_FILE} has dimension {head.dimension}, the index {dimension}"
+        )
+    # Written with the manifest, so only a hand-edited directory disagrees; refit then.
+    return head if fitted_at == revision else None
 
 
 def _read_entries(directory: Path) -> dict[int, QAPair]:

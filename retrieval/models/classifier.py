@@ -1,6 +1,6 @@
 """Classifying text with a trained model directory.
 
-This is the serving side of the model-directory contract (DESIGN.md): ``training/`` writes
+This is the serving side of the model-directory contract: ``training/`` writes
 the directory, everything else reads it through :class:`TextClassifier`. Evaluation uses the
 same class, so what is measured is what is served. The directory's files and its card are
 described, read and written by :mod:`retrieval.base.modeldir`; here the card's ``sparse``

@@ -27,6 +27,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "qa.csv": ("id", "question", "answer", "intent"),
     "sentiment.csv": ("text", "label"),
     "orders.csv": ("order_id", "email", "status", "amount", "currency", "placed_at"),
+    "order_items.csv": ("order_id", "item", "quantity", "unit_price"),
     "eval/intent_paraphrases.csv": ("text", "intent"),
     "eval/out_of_domain.csv": ("text",),
     "eval/sentiment_holdout.csv": ("text", "label"),

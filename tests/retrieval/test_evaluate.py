@@ -18,7 +18,7 @@ from retrieval.evaluate import (
 )
 from retrieval.index import AnswerIndex, build_index
 from retrieval.models.encoder import Encoder
-from tests.retrieval.helpers import write
+from tests.retrieval.helpers import KETTLE_QUERY, kettle_csv, write
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -37,6 +37,7 @@ VECTORS = {
     "q2": _unit(0, 0.78, 0.6258, 0),  # B 0.78, C 0.63; expects C (2)
     "q3": _unit(0.5, 0.1, 0.3, 0.806),  # A 0.50, C 0.30, B 0.10; expects B (3)
     "q4": _unit(0, 0.72, 0, 0.694),  # B 0.72; expects intent y (1)
+    "q5": _unit(0.5, 0.49, 0.49, 0.5196),  # A 0.50 nearest, but B and C (y) outvote it
     # off-topic questions
     "o1": _unit(0, 0, 0, 1),  # nothing above 0
     "o2": _unit(0.655, 0, 0, 0.7556),  # A 0.655: answered at 0.62
@@ -98,6 +99,35 @@ def test_evaluate_retrieval_on_known_scores(table_index: Path, tmp_path: Path) -
     assert "| 0.90 | 1 | 0.2500 | 1.0000 | 0.0000 |" in report
     assert "Recommended threshold: **0.87**" in report
     assert "| 4 | q3 | B | A | 0.500 | 3 |" in report  # a miss: line, query, expected, got
+
+
+def test_questions_are_answered_the_way_the_index_answers_them(tmp_path: Path) -> None:
+    pairs = [
+        QAPair("A", "qa", "answer a", "x"),
+        QAPair("B", "qb", "answer b", "y"),
+        QAPair("C", "qc", "answer c", "y"),
+    ]
+    answering = {"method": "vote", "chosen_by": "request"}
+    AnswerIndex.build(pairs, TableEncoder(), answering=answering).save(tmp_path / "idx")
+    data = write(tmp_path / "q.csv", "text,intent\nq5,y\nq1,x\n")
+    ood = write(tmp_path / "ood.csv", "text\no1\no2\n")
+
+    served = _evaluate(tmp_path / "idx", data, out_of_domain=ood, threshold=0.62)
+    assert (served["method"], served["index_method"]) == ("vote", "vote")
+    assert served["method_chosen_by"] == "request"
+    assert served["hit_at_1"] == 1.0  # q5: the vote's y, not the nearest question's x
+    # q5's answer B scores its own 0.49, under the threshold: the bot would not answer it.
+    assert served["coverage"] == 0.5
+    assert served["ood_answered"] == 0.5
+    assert set(served["cpu_ms_per_query"]) == {"p50", "p99"}
+    report = (tmp_path / "idx" / "report.md").read_text()
+    assert "- Answered by: vote (the index's method, chosen by request)" in report
+
+    compared = _evaluate(tmp_path / "idx", data, method="plain")
+    assert (compared["method"], compared["index_method"]) == ("plain", "vote")
+    assert compared["hit_at_1"] == 0.5
+    report = (tmp_path / "idx" / "report.md").read_text()
+    assert "- Answered by: plain (the index answers vote)" in report
 
 
 def test_threshold_defaults_to_the_serving_default_and_report_dir_is_used(
@@ -224,6 +254,35 @@ def test_tiny_real_index_end_to_end(encoder: Encoder, tmp_path: Path) -> None:
     assert result["coverage"] == 1.0
     assert result["ood_answered"] == 0.0
     assert result["latency_ms_per_query"]["p50"] > 0
+    assert result["method"] == result["index_method"] == "plain"  # too few to compare
     assert result["calibration"]["met"] is True
     assert (tmp_path / "idx" / "report.md").is_file()
     AnswerIndex.load(tmp_path / "idx", encoder)  # the report does not disturb the index
+
+
+def test_the_cli_builds_with_the_setting_and_evaluates_what_the_bot_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli.main import main
+
+    monkeypatch.chdir(tmp_path)  # no settings file but the environment's
+    monkeypatch.setenv("FRONTDESK_RETRIEVAL_METHOD", "head")
+    qa = kettle_csv(tmp_path / "qa.csv")
+    assert main(["index", "build", "--data", str(qa), "--out", "idx", "--quiet"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert (built["method"], built["method_chosen_by"]) == ("head", "request")
+
+    queries = write(tmp_path / "q.csv", f"text,intent\n{KETTLE_QUERY},track_order\n")
+    ood = write(tmp_path / "ood.csv", "text\nwho won the world cup in 2018\n")
+    args = ["eval", "retrieval", "--index", "idx", "--data", str(queries)]
+    assert main([*args, "--out-of-domain", str(ood)]) == 0
+    served = json.loads(capsys.readouterr().out)
+    assert (served["method"], served["hit_at_1"], served["ood_n"]) == ("head", 1.0, 1)
+    assert served["threshold"] == Config().retrieval_threshold
+    assert main([*args, "--method", "plain"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert (compared["method"], compared["hit_at_1"]) == ("plain", 0.0)
+
+    monkeypatch.setenv("FRONTDESK_RETRIEVAL_METHOD", "best")
+    assert main(["index", "build", "--data", str(qa), "--out", "idx2", "--quiet"]) == 2
+    assert "setting retrieval_method='best' is invalid" in capsys.readouterr().err

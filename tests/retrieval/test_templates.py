@@ -13,14 +13,8 @@ import pytest
 import yaml
 
 from retrieval.base.datafiles import DataFileError
-from retrieval.templates import (
-    Button,
-    RenderedResponse,
-    ResponseTemplates,
-    fill_text,
-    interpolate,
-    normalise_slot_name,
-)
+from retrieval.templates import Button, RenderedResponse, ResponseTemplates, fill_text
+from retrieval.templates.interpolation import interpolate, normalise_slot_name
 from tests.retrieval.helpers import write
 
 RESPONSES = """\

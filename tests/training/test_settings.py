@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from training.settings import TrainSettings, default_epochs, default_learning_rate
+from training.settings import (
+    TrainSettings,
+    default_epochs,
+    default_learning_rate,
+    default_patience,
+)
 
 
 @pytest.fixture
@@ -74,9 +79,15 @@ def test_missing_validation_file_is_named(data: Path) -> None:
 
 
 def test_default_epochs_give_small_data_more_passes_within_bounds() -> None:
-    assert default_epochs(10) == 6
+    assert default_epochs(10) == 30  # a moodbot-size project needs many passes
+    assert default_epochs(300) == 20
     assert default_epochs(1292) == 5  # the demo intents' training split
     assert default_epochs(100_000) == 2
+
+
+def test_long_runs_on_small_data_get_more_patience() -> None:
+    assert default_patience(5) == 2
+    assert default_patience(30) == 6
 
 
 def test_default_learning_rate_is_higher_for_small_models(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.base.datafiles import DataFileError
+from retrieval.base.datasets import load_examples
 from retrieval.base.labels import FALLBACK_INTENT
 from retrieval.models.classifier import TextClassifier
 from tests.training.conftest import (
@@ -18,7 +19,7 @@ from tests.training.conftest import (
     tiny_settings,
     write_intents_csv,
 )
-from training.train import train
+from training.train import report_conflicts, train
 
 pytestmark = pytest.mark.slow
 
@@ -51,16 +52,16 @@ def test_training_result_is_one_json_line_with_validation_metrics(
 # --- refusals (all before any model is loaded) -------------------------------------------
 
 
-def test_training_refuses_conflicting_labels_and_lists_both_lines(tmp_path: Path) -> None:
+def test_conflicting_labels_are_reported_with_both_lines_and_kept(tmp_path: Path) -> None:
     data = write_intents_csv(
         tmp_path / "nlu.csv", {"greet": ["hello", "hi"], "goodbye": ["Hello!", "bye"]}
     )
+    said: list[str] = []
 
-    with pytest.raises(ValueError) as caught:
-        train(tiny_settings(data, tmp_path / "m"))
+    report_conflicts(load_examples(data, task="intent"), said.append)
 
-    message = str(caught.value)
-    assert message.startswith("data: 1 text(s) carry conflicting labels")
+    [message] = said
+    assert message.startswith("warning: 1 text(s) carry more than one label; training keeps")
     assert f"'greet' at {data}:2; 'goodbye' at {data}:4" in message
 
 

@@ -18,9 +18,9 @@ from collections.abc import Collection
 from datetime import datetime, tzinfo
 from typing import Any, NamedTuple
 
-from bot.chat.entities import clues as clue
 from bot.chat.entities import contact, measures, money, numbers, timex
 from bot.chat.entities.clock import Point, Time
+from bot.chat.entities.clues import read as read_clues
 
 EXTRACTOR = "RegexEntityExtractor"
 DUCKLING = "DucklingEntityExtractor"
@@ -37,7 +37,7 @@ DIMENSIONS = frozenset(
     }
 )
 
-_ORDER = re.compile(r"(?<![\w-])(?:NW[-\s]?)(\d{5})(?!\d)", re.IGNORECASE)
+_ORDER = re.compile(r"(?=[nN])(?<![\w-])(?:NW[-\s]?)(\d{5})(?!\d)", re.IGNORECASE)
 # A sentence may end right after the number ("It's 12345."); a decimal may not follow it.
 _BARE_ORDER = re.compile(r"(?<![\w-])#?(\d{5})(?![.,]?\d)")
 # Which reading wins when two cover the same text.
@@ -59,8 +59,8 @@ class _Found(NamedTuple):
 
     start: int
     end: int
-    entity: str
     value: Any  # for "time": a clock.Time, written out once chosen
+    entity: str
     info: Any
 
 
@@ -108,12 +108,12 @@ def _reference(now: datetime | None) -> datetime:
 
 def _order_ids(text: str, expecting: str | None) -> list[_Found]:
     found = [
-        _Found(m.start(), m.end(), "order_id", normalise_order_id(m.group(1)), None)
+        _Found(m.start(), m.end(), normalise_order_id(m.group(1)), "order_id", None)
         for m in _ORDER.finditer(text)
     ]
     if expecting == "order_id" and not found:
         found = [
-            _Found(m.start(), m.end(), "order_id", normalise_order_id(m.group(1)), None)
+            _Found(m.start(), m.end(), normalise_order_id(m.group(1)), "order_id", None)
             for m in _BARE_ORDER.finditer(text)
         ]
     return found
@@ -148,45 +148,34 @@ def _entity(text: str, found: _Found, tz: tzinfo | None) -> dict[str, Any]:
 def _builtins(
     text: str, wanted: frozenset[str], expecting: str | None, reference: datetime
 ) -> list[_Found]:
-    found = []
-    clues = clue.read(text)
+    found: list[_Found] = []
+    clues = read_clues(text)
     if "email" in wanted and "@" in text:
-        for mail in contact.emails(text):
-            found.append(_Found(mail.start, mail.end, "email", mail.value, {"value": mail.value}))
+        found.extend(_Found(*mail, "email", {"value": mail.value}) for mail in contact.emails(text))
     if "phone-number" in wanted and clues.digits:
         for phone in contact.phones(text, expecting=expecting):
-            found.append(
-                _Found(phone.start, phone.end, "phone-number", phone.value, {"value": phone.value})
-            )
+            found.append(_Found(*phone, "phone-number", {"value": phone.value}))
     if "ordinal" in wanted:
         for nth in numbers.ordinals(text, clues):
-            found.append(
-                _Found(
-                    nth.start, nth.end, "ordinal", nth.value, {"value": nth.value, "type": "value"}
-                )
-            )
+            found.append(_Found(*nth, "ordinal", {"value": nth.value, "type": "value"}))
     nums = numbers.numbers(text, clues)
     if "number" in wanted:
         for num in nums:
-            found.append(
-                _Found(
-                    num.start, num.end, "number", num.value, {"value": num.value, "type": "value"}
-                )
-            )
+            found.append(_Found(*num, "number", {"value": num.value, "type": "value"}))
     if "amount-of-money" in wanted and (nums or clues.digits):
-        for m in money.amounts(text, nums):
-            found.append(_Found(m.start, m.end, "amount-of-money", m.value, m.info))
+        for amount in money.amounts(text, nums):
+            found.append(_Found(*amount[:3], "amount-of-money", amount.info))
     if "distance" in wanted and nums:
         for far in measures.distances(text, nums):
             info = {"value": far.value, "type": "value", "unit": far.unit}
-            found.append(_Found(far.start, far.end, "distance", far.value, info))
+            found.append(_Found(*far[:3], "distance", info))
     durations = measures.durations(text, nums, clues) if wanted & {"duration", "time"} else []
     if "duration" in wanted:
         for dur in durations:
-            found.append(_Found(dur.start, dur.end, "duration", dur.amount, dur.info()))
+            found.append(_Found(*dur[:3], "duration", dur.info()))
     if "time" in wanted:
         for time in timex.times(text, clues, durations, reference):
-            found.append(_Found(time.start, time.end, "time", time.time, None))
+            found.append(_Found(*time, "time", None))
     return found
 
 
@@ -214,4 +203,5 @@ def _time_value(time: Time, tz: tzinfo | None) -> tuple[Any, dict[str, Any]]:
         "to": ends["to"]["value"] if "to" in ends else None,
         "from": ends["from"]["value"] if "from" in ends else None,
     }
-    return value, {"type": "interval", **ends, "values": [{"type": "interval", **ends}]}
+    copies = {side: dict(end) for side, end in ends.items()}
+    return value, {"type": "interval", **ends, "values": [{"type": "interval", **copies}]}

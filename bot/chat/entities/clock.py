@@ -6,13 +6,14 @@ only when a value is written, so that "tomorrow 00:00" stays midnight across a D
 
 from __future__ import annotations
 
-from calendar import monthrange
+from calendar import isleap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import NamedTuple
 
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 PARTS = {"morning": (4, 12), "afternoon": (12, 19), "evening": (18, 24), "night": (18, 24)}
 
 
@@ -52,6 +53,12 @@ class Tod(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Piece:
+    """Part of a time as read, before the reference time says which day it is.
+
+    Kept unresolved so that pieces can be joined ("tomorrow" + "at 5pm"), as Duckling joins
+    its tokens; ``time`` holds what needs no joining ("last week", "in 3 days").
+    """
+
     start: int
     end: int
     days: Days | None = None
@@ -105,7 +112,7 @@ def trunc(moment: datetime, grain: str) -> datetime:
 
 
 def days_in(year: int, month: int) -> int:
-    return monthrange(year, month)[1]
+    return 29 if month == 2 and isleap(year) else _MONTH_DAYS[month]
 
 
 def midnight(day: date) -> datetime:
@@ -184,6 +191,7 @@ def monthly(day: int) -> Days:
 
 
 def tod_series(tod: Tod, now: datetime, past: bool) -> list[datetime]:
+    """The next three times of day from now on (Duckling: "at 3am" at 4:30 is tomorrow's)."""
     found: list[datetime] = []
     floor = trunc(now, tod.grain)
     for k in range(4):
@@ -194,14 +202,14 @@ def tod_series(tod: Tod, now: datetime, past: bool) -> list[datetime]:
 
 
 def first_after(tod: Tod, moment: datetime) -> datetime:
-    for k in range(2):
-        for candidate in tod.on(moment.date() + timedelta(days=k)):
-            if candidate >= moment:
-                return candidate
-    return tod.on(moment.date() + timedelta(days=1))[0]  # pragma: no cover
+    """The end of a range of the day: "10pm to 2am" ends the next day."""
+    day = moment.date()
+    candidates = [*tod.on(day), *tod.on(day + timedelta(days=1))]
+    return min(t for t in candidates if t >= moment)
 
 
 def resolve(piece: Piece, now: datetime, *, past: bool = False) -> Time | None:
+    """The time a piece stands for at ``now``; ``past`` picks the last one gone ("since")."""
     if piece.time is not None:
         return piece.time
     today = now.date()

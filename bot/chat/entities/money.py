@@ -71,14 +71,18 @@ _AFTER = re.compile(
     r"^\s?(?P<unit>[$€£¥]|(?:" + "|".join([*_CODES, *_WORDS]) + r")\b)", re.IGNORECASE
 )
 # European shops write 12,50 €: a decimal comma, read only next to a currency.
-_COMMA_DECIMAL = re.compile(r"(?<![\w.,])(\d+),(\d{1,2})(?![\d,]|\.\d)")
+_COMMA_DECIMAL = re.compile(r"(?=\d)(?<![\w.,])(\d+),(\d{1,2})(?![\d,]|\.\d)")
 _PRECISION = re.compile(
     r"\b(?:exactly|precisely|about|approx(?:\.|imately)?|close to|near(?: to)?|around|almost)"
     r"\s+$",
     re.IGNORECASE,
 )
-_MAX = re.compile(r"\b(?:under|at most|less than|lower than|no more than|not more than)\s+$", re.I)
-_MIN = re.compile(r"\b(?:over|above|at least|more than|no less than|not less than)\s+$", re.I)
+_MAX = re.compile(
+    r"\b(?:under|at most|less than|lower than|no more than|not more than)\s+$", re.IGNORECASE
+)
+_MIN = re.compile(
+    r"\b(?:over|above|at least|more than|no less than|not less than)\s+$", re.IGNORECASE
+)
 _BETWEEN = re.compile(r"\b(?:between|from)\s+$", re.IGNORECASE)
 _TO = re.compile(r"\s*(?:to|and|-|–)\s*", re.IGNORECASE)
 _DASH = re.compile(r"\s*[-–]\s*")

@@ -7,7 +7,7 @@ and "fifty bucks", "in two days" and "twenty five" all agree on what a number is
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import NamedTuple
 
 from bot.chat.entities.clues import Clues
@@ -49,8 +49,10 @@ _TENS = {
 _SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9}
 _ALONE_AFTER_A = ("hundred", "thousand", "million", "billion", "dozen", "couple")
 
+# Each pattern opens with a lookahead on its first characters: Python's regex engine then
+# skips the positions where no match can start, which makes these scans several times faster.
 _WORD = re.compile(
-    r"\b(?:"
+    r"\b(?=[zotfsenmbhdc])(?:"
     + "|".join([*_UNITS, *_TEENS, *_TENS, *_SCALES, "hundred", "dozen", "couple"])
     + r")\b",
     re.IGNORECASE,
@@ -62,7 +64,7 @@ _A_BEFORE = re.compile(r"\ban?\s+$", re.IGNORECASE)
 # 42, -3, 1,234.5, 2.5k, 3 million. Never a piece of a word (NW12345, mp3), of a version or an
 # address (1.2.3) or of an order number (NW-12345).
 _DIGITS = re.compile(
-    r"(?:(?<![\w.,-])(?P<sign>-))?(?<![\w.,])(?<![A-Za-z]-)"
+    r"(?=[-\d])(?:(?<![\w.,-])(?P<sign>-))?(?<![\w.,])(?<![A-Za-z]-)"
     r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?(?![.,]\d|\d)"
     r"(?:(?P<k>[kK])\b|\s+(?P<scale>hundred|thousand|million|billion|dozen)\b)?",
     re.IGNORECASE,
@@ -101,8 +103,8 @@ ORDINAL_WORD = (
     r"(?:(?:" + "|".join(_TENS) + r")[\s-]?(?:first|second|third|fourth|fifth|sixth|seventh"
     r"|eighth|ninth)|" + "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True)) + ")"
 )
-_ORDINAL_DIGITS = re.compile(r"(?<![\w.,])(\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
-_ORDINAL = re.compile(rf"\b{ORDINAL_WORD}\b", re.IGNORECASE)
+_ORDINAL_DIGITS = re.compile(r"(?=\d)(?<![\w.,])(\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
+_ORDINAL = re.compile(rf"\b(?=[fstne]){ORDINAL_WORD}\b", re.IGNORECASE)
 
 
 _NUMBER_VOCABULARY = frozenset([*_UNITS, *_TEENS, *_TENS, *_SCALES, "hundred", "dozen", "couple"])
@@ -115,10 +117,9 @@ class Num(NamedTuple):
     value: int | float
 
 
-def json_number(value: Decimal | float) -> int | float:
+def json_number(value: Decimal) -> int | float:
     """Duckling's JSON writes 2.0 as 2: Rasa hands actions an int where the number is whole."""
-    number = float(value)
-    return int(number) if number.is_integer() else number
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def ordinal_word(word: str) -> int:
@@ -146,7 +147,7 @@ def ordinals(text: str, clues: Clues) -> list[Num]:
 
 
 def numbers(text: str, clues: Clues) -> list[Num]:
-    """Every number in ``text``, in text order; words and digits never overlap."""
+    """Every number in ``text``, in text order, digits and words alike."""
     found = _digit_numbers(text) if clues.digits else []
     if clues.any(_NUMBER_VOCABULARY):
         found.extend(_word_numbers(text))
@@ -157,10 +158,7 @@ def numbers(text: str, clues: Clues) -> list[Num]:
 def _digit_numbers(text: str) -> list[Num]:
     found = []
     for match in _DIGITS.finditer(text):
-        try:
-            value = Decimal(match.group("int").replace(",", "") + (match.group("frac") or ""))
-        except InvalidOperation:  # pragma: no cover - the pattern only admits digits
-            continue
+        value = Decimal(match.group("int").replace(",", "") + (match.group("frac") or ""))
         scale = (match.group("scale") or "").lower()
         if match.group("k"):
             value *= 1000

@@ -6,9 +6,9 @@ grain ``week``); a day or hour without a year or date is the next one to come ("
 "June 5", "at 3pm"); "in 3 days" keeps an hour's precision (the grain below the duration's);
 an interval's ``to`` is exclusive ("June 1 to June 5" ends June 6 00:00).
 
-The parser is a few regexes for the pieces (a day, a time of day, a relative time) and two
-rules that join them (a day with a time of day; two times into an interval), which is how
-Duckling composes them too, minus the long tail of its rules.
+``timewords`` reads the pieces (a day, a time of day, a relative time); the rules here join
+them (a day with a time of day, two times into an interval, "until" and a time into an open
+one), which is how Duckling composes them too, minus the long tail of its rules.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from bot.chat.entities.clues import Clues
 from bot.chat.entities.measures import Duration
 from bot.chat.entities.timewords import pieces
 
-_DAY_PART = re.compile(r"\s+(?:in\s+the\s+)?(?P<part>morning|afternoon|evening|night)\b", re.I)
+_DAY_PART = re.compile(
+    r"\s+(?:in\s+the\s+)?(?P<part>morning|afternoon|evening|night)\b", re.IGNORECASE
+)
 _JOIN = re.compile(r"\s*(?:-|–|—|to|till|til|until|through|thru|and)\s*", re.IGNORECASE)
 _OPENER = re.compile(r"\b(?:from|between)\s+$", re.IGNORECASE)
 _BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
@@ -46,9 +48,12 @@ _OPEN_BEFORE = re.compile(
 _GLUE = re.compile(r"\s*,?\s*")
 
 
-def _tod_pairs(text: str, pieces: list[Piece]) -> Iterable[Piece]:
-    """Two times of day joined by "to", "-", "between … and": a range of the day."""
-    times = [p for p in pieces if p.tod_only]
+def _tod_pairs(text: str, found: list[Piece]) -> Iterable[Piece]:
+    """Two times of day joined by "to", "-", "between … and": a range of the day.
+
+    Kept apart from other intervals because it still takes a day ("9 to 5 on Monday").
+    """
+    times = [p for p in found if p.tod_only]
     for a in times:
         for b in times:
             start = _interval_start(text, a, b)
@@ -57,6 +62,10 @@ def _tod_pairs(text: str, pieces: list[Piece]) -> Iterable[Piece]:
 
 
 def _interval_start(text: str, a: Piece, b: Piece) -> int | None:
+    """Where "a to b" starts, with its "from" or "between"; None if a and b are not joined.
+
+    "and" joins only after "between": "2 and 3pm" is a number and a time.
+    """
     if b.start <= a.end or not _JOIN.fullmatch(text, a.end, b.start):
         return None
     head = text[max(0, a.start - 10) : a.start]
@@ -66,10 +75,10 @@ def _interval_start(text: str, a: Piece, b: Piece) -> int | None:
     return a.start if opener is None else a.start - len(head) + opener.start()
 
 
-def _joined(text: str, pieces: list[Piece], now: datetime) -> Iterable[Piece]:
+def _joined(text: str, found: list[Piece], now: datetime) -> Iterable[Piece]:
     """A day next to a time of day ("tomorrow at 5pm", "9 to 5 on Monday") is one piece."""
-    days = [p for p in pieces if p.day_only]
-    times = [p for p in pieces if p.tod is not None and p.days is None]
+    days = [p for p in found if p.day_only]
+    times = [p for p in found if p.tod is not None and p.days is None]
     for day in days:
         part = _DAY_PART.match(text, day.end)
         if part is not None and day.days is not None:
@@ -85,6 +94,11 @@ def _joined(text: str, pieces: list[Piece], now: datetime) -> Iterable[Piece]:
 
 
 def _span(a: Piece, b: Piece, now: datetime) -> Span | None:
+    """From a to b, b's grain included; b is the first of its series after a.
+
+    ("from friday to monday" ends on the monday after that friday; a time of day takes the
+    other end's day: "from 9am on monday to 5pm".)
+    """
     if a.tod_only and b.days is not None:
         a = replace(a, days=b.days)
     first_time = resolve(a, now)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.server.appkeys import CONFIG, RUNTIME
+from bot.server.http.rest import check_channel_token, check_chat_limits
 from bot.server.http.validation import json_object, text_field
 
 
 async def model_parse(request: web.Request) -> web.Response:
+    check_channel_token(request)
     body = await json_object(request)
     text = text_field(body, "text", max_chars=request.app[CONFIG].max_message_chars)
     assert text is not None
+    # The models cost the same here as on the webhook: the same per-address limit applies.
+    await check_chat_limits(request)
     parse = await request.app[RUNTIME].get().nlu.parse(text)
     return web.json_response(parse.to_rasa())

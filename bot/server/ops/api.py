@@ -41,9 +41,11 @@ def _time(request: web.Request, name: str, default: float, now: float) -> float:
     if not raw:
         return default
     try:
-        return now - parse_duration(name, raw)
+        back = parse_duration(name, raw)
     except ConfigError:
         pass
+    else:
+        return _in_range(name, raw, now - back)
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
@@ -54,7 +56,21 @@ def _time(request: web.Request, name: str, default: float, now: float) -> float:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    return _in_range(name, raw, value.timestamp())
+
+
+# Times the store can turn back into dates: 1970-01-01 to the start of the year 9999.
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _in_range(name: str, raw: str, value: float) -> float:
+    if not 0 <= value <= _LATEST:
+        raise ApiError(
+            400,
+            f"query {name}={raw!r} is out of range: expected a time between 1970-01-01 and "
+            "9998-12-31 (or a duration back from now no longer than that)",
+        )
+    return value
 
 
 def _int_query(request: web.Request, name: str, default: int, high: int) -> int:
@@ -163,6 +179,8 @@ async def topics_now(request: web.Request, principal: Principal) -> web.Response
         raise ApiError(
             400, f"query window={raw!r} is invalid: expected a duration like 15m"
         ) from None
+    if not 0 < window <= 366 * 86400:
+        raise ApiError(400, f"query window={raw!r} is out of range: expected a duration up to 366d")
     now = _now()
     # One bucket wider than any range: the totals per topic over the window.
     points = await service.store.series(10**10, now - window, now + 1)

@@ -18,9 +18,11 @@ import hashlib
 import hmac
 import html
 import secrets
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from bot.server.appkeys import CONFIG
 from bot.server.http.errors import ApiError
+from bot.server.ratelimit import FailureLock, retry_after_header
 from bot.server.web.stores import account_store
 from bot.storage.accounts import ROLES, StaffUser
 
@@ -49,9 +52,71 @@ _hasher = PasswordHasher()
 # Verifying against this when a username is unknown keeps login time the same either way.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
+# The password policy (NIST SP 800-63B): a length minimum and no well-known password; no
+# rules about character classes, which make passwords harder to remember, not to guess.
+MIN_PASSWORD_CHARS = 12
+COMMON_PASSWORDS_FILE = "common_passwords.txt"
+# Sequences people walk along the keyboard or count up; any 12 characters of these is weak.
+_RUNS = (
+    "0123456789" * 4,
+    "9876543210" * 4,
+    "qwertyuiopasdfghjklzxcvbnm",
+    "abcdefghijklmnopqrstuvwxyz",
+)
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+
+class WeakPasswordError(ApiError):
+    """A password the policy refuses; the message says why and how to pick a better one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list (package data beside this module), lower-case."""
+    text = resources.files(__package__ or "bot.server.web").joinpath(COMMON_PASSWORDS_FILE)
+    lines = text.read_text(encoding="utf-8").splitlines()
+    return frozenset(x.strip() for x in lines if x.strip() and not x.startswith("#"))
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is refused, or None when it is acceptable."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        return (
+            f"the password is {len(password)} characters; use at least {MIN_PASSWORD_CHARS} "
+            "(a few unrelated words make a long password that is easy to remember)"
+        )
+    lowered = password.lower()
+    squeezed = "".join(lowered.split())
+    core = squeezed.strip("0123456789!@#$%^&*()_+-=.,;:?'\"/\\|[]{}<>~`")
+    common = common_passwords()
+    if lowered in common or squeezed in common or (core and core in common):
+        return (
+            "the password is one of the most common passwords (or one with digits and symbols "
+            "added at an end); choose one nobody else would"
+        )
+    if username and username.lower() in squeezed:
+        return "the password contains the username; choose one that does not"
+    for size in range(1, len(squeezed) // 2 + 1):
+        if len(squeezed) % size == 0 and squeezed[:size] * (len(squeezed) // size) == squeezed:
+            return "the password repeats one short part; choose one that does not"
+    if any(squeezed in run for run in _RUNS):
+        return "the password is a run along the keyboard or the alphabet; choose another"
+    return None
+
+
+def check_password(password: str, username: str = "") -> str:
+    """``password`` if the policy accepts it; WeakPasswordError (a 400) otherwise."""
+    problem = password_problem(password, username)
+    if problem is not None:
+        raise WeakPasswordError(problem)
+    return password
+
+
+def hash_password(password: str, username: str = "") -> str:
+    """The argon2 hash of a password the policy accepts: every way of setting one checks it."""
+    return _hasher.hash(check_password(password, username))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -99,14 +164,18 @@ async def authenticate(request: web.Request) -> Principal | None:
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            user = await store.token_user(digest(token.strip()))
+            user = await store.token_user(digest(token.strip()), max_age=token_max_age(request.app))
             if user is not None:
                 principal = Principal(user, "token")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             session_hash = digest(cookie)
-            found = await store.session(session_hash)
+            found = await store.session(
+                session_hash,
+                idle=session_idle(request.app),
+                lifetime=timedelta(hours=session_hours(request.app)),
+            )
             if found is not None:
                 user, csrf = found
                 principal = Principal(user, "session", csrf, session_hash)
@@ -239,6 +308,16 @@ def session_hours(app: web.Application) -> float:
         return DEFAULT_SESSION_HOURS
 
 
+def session_idle(app: web.Application) -> timedelta | None:
+    minutes = app[CONFIG].session_idle_minutes
+    return timedelta(minutes=minutes) if minutes > 0 else None
+
+
+def token_max_age(app: web.Application) -> timedelta | None:
+    days = app[CONFIG].api_token_days
+    return timedelta(days=days) if days > 0 else None
+
+
 def set_cookie(
     request: web.Request,
     response: web.StreamResponse,
@@ -264,8 +343,11 @@ async def start_session(request: web.Request, response: web.StreamResponse, user
     token = new_secret()
     csrf = new_secret()
     hours = session_hours(request.app)
-    await account_store(request.app).create_session(
-        user.id, digest(token), csrf, timedelta(hours=hours)
+    store = account_store(request.app)
+    # Ended sessions and dead tokens go at each sign-in: a cheap delete on small tables.
+    await store.purge_expired(token_max_age(request.app))
+    await store.create_session(
+        user.id, digest(token), csrf, timedelta(hours=hours), session_idle(request.app)
     )
     set_cookie(request, response, SESSION_COOKIE, token, max_age=int(hours * 3600))
     return csrf
@@ -279,13 +361,98 @@ async def end_session(
     response.del_cookie(SESSION_COOKIE, path="/")
 
 
+# Sign-in throttling ----------------------------------------------------------------------
+
+# How long a sign-in waits for a free password check before it is told to come back.
+HASH_WAIT_S = 10.0
+
+
+class LoginGuard:
+    """One app's sign-in limits: a lock per account and per address, and a cap on the
+    password checks (argon2, 64 MiB each) running at once."""
+
+    def __init__(
+        self, failures_per_account: int, failures_per_ip: int, lock_s: float, hashing: int
+    ):
+        self.accounts = FailureLock(failures_per_account, lock_s)
+        self.addresses = FailureLock(failures_per_ip, lock_s)
+        self.hashing = asyncio.Semaphore(hashing)
+
+
+_guards: weakref.WeakKeyDictionary[web.Application, LoginGuard] = weakref.WeakKeyDictionary()
+
+
+def login_guard(app: web.Application) -> LoginGuard:
+    guard = _guards.get(app)
+    if guard is None:
+        config = app[CONFIG]
+        guard = _guards[app] = LoginGuard(
+            config.login_failures_per_account,
+            config.login_failures_per_ip,
+            config.login_lock_s,
+            config.login_hash_concurrency,
+        )
+    return guard
+
+
+def _locked(wait: float, what: str) -> ApiError:
+    return ApiError(
+        429,
+        f"too many failed sign-ins for {what}; try again in {retry_after_header(wait)} seconds",
+        headers={"Retry-After": retry_after_header(wait)},
+    )
+
+
+async def attempt_login(request: web.Request, username: str, password: str) -> StaffUser | None:
+    """``check_login`` behind the locks: ApiError 429 (with Retry-After) while the account
+    or the address is locked, 503 while every password check slot stays busy."""
+    guard = login_guard(request.app)
+    account = f"user:{username.casefold()}"
+    address = f"ip:{request.remote or '-'}"
+    wait = guard.addresses.begin(address)
+    if wait:
+        raise _locked(wait, "this address")
+    wait = guard.accounts.begin(account)
+    if wait:
+        guard.addresses.end(address, True, forgive=False)
+        raise _locked(wait, "this account")
+    try:
+        user = await check_login(request.app, username, password)
+    except BaseException:
+        # No answer reached the caller (busy, cancelled): the try is handed back uncounted.
+        guard.accounts.end(account, True, forgive=False)
+        guard.addresses.end(address, True, forgive=False)
+        raise
+    ok = user is not None
+    guard.accounts.end(account, ok)
+    guard.addresses.end(address, ok, forgive=False)
+    return user
+
+
 async def check_login(app: web.Application, username: str, password: str) -> StaffUser | None:
-    """The active user with this name and password, or None. The argon2 work runs off the loop."""
+    """The active user with this name and password, or None. The argon2 work runs off the loop,
+    at most ``login_hash_concurrency`` at a time."""
     user = await account_store(app).user_by_name(username)
     known = user is not None and user.active
     stored = user.password_hash if user is not None and known else _DUMMY_HASH
-    ok = await asyncio.to_thread(verify_password, stored, password)
-    return user if ok and known else None
+    hashing = login_guard(app).hashing
+    try:
+        async with asyncio.timeout(HASH_WAIT_S):
+            await hashing.acquire()
+    except TimeoutError:
+        raise ApiError(
+            503,
+            "too many sign-ins are being checked at once; retry shortly",
+            headers={"Retry-After": "2"},
+        ) from None
+    try:
+        ok = await asyncio.to_thread(verify_password, stored, password)
+    finally:
+        hashing.release()
+    if ok and known:
+        assert user is not None
+        return user
+    return None
 
 
 def check_role(role: str) -> str:

@@ -7,6 +7,8 @@
 
 - Corrections: CSV ``text,intent``, the intent training format (``frontdesk train intent``).
 - Saved answers: CSV ``question,answer,intent``, the Q&A format (``frontdesk index build``).
+- A cell that a spreadsheet would run as a formula (it starts with = + - @) gets a leading
+  apostrophe in both files.
 """
 
 from __future__ import annotations
@@ -31,12 +33,23 @@ CORRECTIONS_FILE = "corrections.csv"
 ANSWERS_FILE = "answers.csv"
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP "CSV
+# injection"): a customer who writes "=HYPERLINK(...)" must not get a live formula on staff
+# machines. Such cells get a leading apostrophe, which spreadsheets show as plain text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: str) -> str:
+    """``value`` made safe to open in a spreadsheet."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def corrections_csv(corrections: Sequence[Correction]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["text", "intent"])
     for correction in corrections:
-        writer.writerow([correction.text, correction.intent])
+        writer.writerow([cell(correction.text), cell(correction.intent)])
     return buffer.getvalue()
 
 
@@ -45,7 +58,7 @@ def answers_csv(answers: Sequence[SavedAnswer]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["question", "answer", "intent"])
     for answer in answers:
-        writer.writerow([answer.question, answer.answer, answer.intent or ""])
+        writer.writerow([cell(answer.question), cell(answer.answer), cell(answer.intent or "")])
     return buffer.getvalue()
 
 

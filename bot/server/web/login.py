@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.server.http.errors import ApiError
-from bot.server.http.validation import json_object, text_field
+from bot.server.http.validation import check_storable, json_object, text_field
 from bot.server.web import pages
 from bot.server.web.auth import (
     CSRF_FIELD,
@@ -23,9 +23,9 @@ from bot.server.web.auth import (
     STAFF_ROLES,
     Principal,
     api,
+    attempt_login,
     authenticate,
     check_form_csrf,
-    check_login,
     end_session,
     new_secret,
     set_cookie,
@@ -60,7 +60,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     sent = form.get(CSRF_FIELD)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
 
-    def again(message: str, status: int) -> web.Response:
+    def again(message: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
         csrf = new_secret()
         response = pages.layout(
             "Sign in",
@@ -68,12 +68,22 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             page="login",
             status=status,
         )
+        response.headers.update(headers or {})
         set_cookie(request, response, LOGIN_CSRF_COOKIE, csrf, path="/console/login")
         return response
 
     if not expected or not isinstance(sent, str) or sent != expected:
         return again("The sign-in form expired; please try again.", 403)
-    user = await check_login(request.app, username, password)
+    try:
+        if len(username) > 64 or len(password) > 1024:
+            raise ApiError(413, "The username or password is too long.")
+        check_storable(username, "form field 'username'")
+        check_storable(password, "form field 'password'")
+        user = await attempt_login(request, username, password)
+    except ApiError as exc:
+        retry = {k: v for k, v in exc.headers.items() if k == "Retry-After"}
+        username = ""
+        return again(exc.message[:1].upper() + exc.message[1:] + ".", exc.status, retry)
     if user is None:
         return again("Wrong username or password.", 401)
     response = web.HTTPFound(next_url)
@@ -87,7 +97,7 @@ async def api_login(request: web.Request) -> web.Response:
     body = await json_object(request)
     username = text_field(body, "username", max_chars=64) or ""
     password = text_field(body, "password", max_chars=1024) or ""
-    user = await check_login(request.app, username.strip(), password)
+    user = await attempt_login(request, username.strip(), password)
     if user is None:
         raise ApiError(401, "wrong username or password")
     response = web.json_response({})

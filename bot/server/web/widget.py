@@ -35,6 +35,7 @@ from aiohttp import WSMsgType, web
 from bot.server.appkeys import CONFIG, HUB, LIMITS, RUNTIME
 from bot.server.events import conversation_topic
 from bot.server.http.errors import ApiError
+from bot.server.http.validation import decode_json
 from bot.server.ratelimit import retry_after_header
 from bot.server.runtime import NotReadyError
 from bot.server.web.auth import SECURITY_HEADERS, digest, new_secret
@@ -138,12 +139,7 @@ async def widget_session(request: web.Request) -> web.Response:
     if request.can_read_body:
         raw = await request.read()
         if raw.strip():
-            import json
-
-            try:
-                decoded = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                raise ApiError(400, "request body is not valid JSON", headers=CORS) from None
+            decoded = decode_json(raw, headers=CORS)
             if isinstance(decoded, dict):
                 body = decoded
     token = body.get("token")

@@ -1,4 +1,4 @@
-"""bot.chat.batching: concurrent submits share one call of the batch function, off the event loop."""
+"""bot.chat.batching: concurrent submits share one call of the batch function, off the loop."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from bot.chat.actions import InProcessActions
-from bot.chat.engine import DialogueEngine, Outcome
+from bot.chat.engine import DialogueEngine
+from bot.chat.execution import Outcome
 from bot.chat.nlu import ParseResult
 from bot.chat.policies.memoization import MemoizationPolicy
 from bot.chat.policies.rules import RulePolicy

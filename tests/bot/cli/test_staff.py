@@ -104,3 +104,45 @@ def test_feedback_export_writes_both_files(
     assert '"corrections": 0' in capsys.readouterr().out
     assert (out / "corrections.csv").read_text() == "text,intent\n"
     assert (out / "answers.csv").read_text() == "question,answer,intent\n"
+
+
+def test_user_add_refuses_common_and_short_passwords(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for weak, words in (("12345678", "use at least 12"), ("password1234", "most common")):
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"{weak}\n"))
+        args = parser().parse_args(["user", "add", "ann", "--role", "admin", "--password-stdin"])
+        with pytest.raises(staff_cli.ConfigError, match=words):
+            args.run(args)
+    assert staff_store_call(database, "user_by_name", "ann") is None
+
+
+def test_token_revoke_by_name_or_id_ends_the_tokens(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-pass\n"))
+    add = parser().parse_args(["user", "add", "ann", "--role", "agent", "--password-stdin"])
+    add.run(add)
+    create = parser().parse_args(["token", "create", "ann"])
+    create.run(create)
+    first = capsys.readouterr()
+    assert "Token id 1: 'frontdesk token revoke --id 1' ends it" in first.err
+    assert "it expires in 90 days" in first.err
+    create.run(create)
+    second = capsys.readouterr().out.strip()
+
+    by_id = parser().parse_args(["token", "revoke", "--id", "1"])
+    assert by_id.run(by_id) == 0
+    assert '"revoked": 1' in capsys.readouterr().out
+    assert staff_store_call(database, "token_user", digest(first.out.strip())) is None
+    assert staff_store_call(database, "token_user", digest(second)) is not None
+
+    by_name = parser().parse_args(["token", "revoke", "ann"])
+    by_name.run(by_name)
+    assert staff_store_call(database, "token_user", digest(second)) is None
+    with pytest.raises(staff_cli.ConfigError, match="no live token with id 1"):
+        by_id.run(by_id)
+
+    purge = parser().parse_args(["token", "purge"])
+    purge.run(purge)
+    assert '"tokens": 2' in capsys.readouterr().out

@@ -183,3 +183,42 @@ async def test_a_slow_receiver_does_not_delay_the_chat_reply(
     assert response.status == 200
     assert time.perf_counter() - started < 2.0
     assert max(timings[1:]) < 2.0, timings
+
+
+async def test_the_signature_covers_a_timestamp_and_goes_stale() -> None:
+    from bot.ops.webhooks import sign
+
+    body = b'{"event":"alert.opened"}'
+    header = sign(SECRET, body, timestamp=1_700_000_000)
+    assert header.startswith("t=1700000000,v1=")
+    assert verify(SECRET, body, header, now=1_700_000_000 + 299)
+    assert not verify(SECRET, body, header, now=1_700_000_000 + 301), "a replay, too late"
+    forged = header.replace("t=1700000000", "t=1700000100")
+    assert not verify(SECRET, body, forged, now=1_700_000_100), "t is signed too"
+
+
+async def test_a_redirect_is_not_followed(aiohttp_server: Any) -> None:
+    followed: list[str] = []
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/elsewhere")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        followed.append(request.path)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/hook", moved)
+    app.router.add_post("/elsewhere", elsewhere)
+    server = await aiohttp_server(app)
+    target = WebhookTarget(url=str(server.make_url("/hook")), secret=SECRET)
+    dispatcher = WebhookDispatcher(AlertsConfig(webhooks=(target,), webhook_max_attempts=2))
+    await dispatcher.start()
+    try:
+        from bot.ops.webhooks import Notification
+
+        result = await dispatcher.deliver(target, Notification("alert.opened", {"id": 1}))
+    finally:
+        await dispatcher.close()
+    assert result == "rejected"
+    assert followed == []

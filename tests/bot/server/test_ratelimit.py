@@ -291,3 +291,29 @@ async def test_two_app_instances_with_one_redis_answer_429_once_the_shared_limit
     assert [r.status for r in refused] == [429, 429]
     assert [r.headers["Retry-After"] for r in refused] == ["20", "20"]
     assert "the limit is 3 a minute" in (await refused[0].json())["error"]
+
+
+def test_failure_lock_locks_after_five_then_doubles_and_forgets_on_success() -> None:
+    from bot.server.ratelimit import FailureLock
+
+    lock = FailureLock(5, 60.0)
+    for second in range(5):
+        assert lock.begin("ann", now=second) == 0
+        lock.end("ann", False, now=second)
+    assert lock.begin("ann", now=10) == pytest.approx(54.0)
+    assert lock.begin("ann", now=65) == 0, "the lock has expired"
+    lock.end("ann", False, now=65)
+    for second in range(66, 70):
+        assert lock.begin("ann", now=second) == 0
+        lock.end("ann", False, now=second)
+    assert lock.wait("ann", now=70) == pytest.approx(119.0), "the second lock is twice as long"
+    assert lock.begin("ann", now=200) == 0
+    lock.end("ann", True, now=200)
+    assert lock.begin("ann", now=200) == 0, "a success clears the failures"
+
+
+def test_failure_lock_counts_attempts_in_flight() -> None:
+    from bot.server.ratelimit import FailureLock
+
+    lock = FailureLock(3, 60.0)
+    assert [lock.begin("ip", now=0) for _ in range(5)] == [0, 0, 0, 1.0, 1.0]

@@ -63,3 +63,43 @@ async def test_a_conversation_token_opens_only_its_conversation(store: Store) ->
     found = await accounts.conversation_for_token("c" * 64)
     assert found is not None and found.id == conversation.id
     assert await accounts.conversation_for_token("x" * 64) is None
+
+
+@pytest.mark.parametrize("change", [{"password_hash": "new"}, {"role": "admin"}])
+async def test_a_password_or_role_change_ends_every_session_and_token(
+    store: Store, change: dict[str, str]
+) -> None:
+    accounts = AccountStore(store.engine)
+    ann = await accounts.create_user("ann", "hash", "agent")
+    await accounts.create_session(ann.id, "s" * 64, "csrf", timedelta(hours=1))
+    await accounts.create_api_token(ann.id, "t" * 64)
+    await accounts.update_user(ann.id, **change)  # type: ignore[arg-type]
+    assert await accounts.session("s" * 64) is None
+    assert await accounts.token_user("t" * 64) is None
+    [token] = await accounts.api_tokens(ann.id)
+    assert token.revoked_at is not None
+
+
+async def test_tokens_expire_sessions_end_when_idle_and_dead_rows_are_purged(
+    store: Store,
+) -> None:
+    accounts = AccountStore(store.engine)
+    ann = await accounts.create_user("ann", "hash", "agent")
+    token_id = await accounts.create_api_token(ann.id, "t" * 64)
+    assert await accounts.token_user("t" * 64, max_age=timedelta(days=90)) is not None
+    assert await accounts.token_user("t" * 64, max_age=timedelta(0)) is None, "expired"
+    await accounts.create_session(
+        ann.id, "i" * 64, "csrf", timedelta(hours=12), idle=timedelta(seconds=-1)
+    )
+    assert await accounts.session("i" * 64) is None, "idle too long"
+    await accounts.create_session(
+        ann.id, "s" * 64, "csrf", timedelta(hours=12), idle=timedelta(minutes=30)
+    )
+    found = await accounts.session(
+        "s" * 64, idle=timedelta(minutes=30), lifetime=timedelta(hours=12)
+    )
+    assert found is not None
+    assert await accounts.revoke_tokens(token_id=token_id) == 1
+    assert await accounts.revoke_tokens(token_id=token_id) == 0, "already revoked"
+    assert await accounts.purge_expired(timedelta(days=90)) == (1, 1)
+    assert await accounts.session("s" * 64) is not None, "a live session stays"

@@ -1,4 +1,4 @@
-"""retrieval.base.datafiles: CSV/TSV/JSONL/YAML readers whose errors name file:line, field and fix."""
+"""retrieval.base.datafiles: CSV/TSV/JSONL/YAML readers whose errors name file:line, field, fix."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.base.datafiles import DataFileError
-from retrieval.base.domain import Domain, SlotSpec
+from retrieval.base.domain import Domain, FormSpec, SlotMapping
 
 REPO_DOMAIN = Path(__file__).resolve().parents[3] / "data" / "domain.yml"
 
@@ -50,10 +50,12 @@ required_slots:
 
     assert domain.categories == {"order_status": "orders", "greet": "conversation"}
     assert domain.intent_actions == {"order_status": "action_order_status"}
-    assert domain.slots == {
-        "order_id": SlotSpec("order_id", "order_id", "Your order number?"),
-        "email": SlotSpec("email", "email", "Could you tell me your email?"),
+    assert {n: (s.entity, s.prompt) for n, s in domain.slots.items()} == {
+        "order_id": ("order_id", "Your order number?"),
+        "email": ("email", "Could you tell me your email?"),
     }
+    # The short form is a slot filled from its entity.
+    assert domain.slots["order_id"].mappings == (SlotMapping("from_entity", entity="order_id"),)
     assert domain.required_slots == {"action_order_status": ("order_id", "email")}
 
 
@@ -75,24 +77,55 @@ def test_missing_slots_lists_required_slots_that_are_empty_in_order() -> None:
     assert domain.missing_slots("action_without_requirements", {}) == []
 
 
-def test_as_rasa_is_the_minimal_domain_rasa_sdk_actions_receive() -> None:
-    domain = Domain.load(REPO_DOMAIN)
+def test_as_rasa_is_the_domain_rasa_sdk_actions_receive(tmp_path: Path) -> None:
+    domain = Domain.load(
+        write(
+            tmp_path,
+            """
+intents: [greet, {order_status: {use_entities: []}}]
+entities: [order_id]
+slots:
+  order_id:
+    type: text
+    mappings:
+    - type: from_entity
+      entity: order_id
+      conditions: [{active_loop: status_form, requested_slot: order_id}]
+forms:
+  status_form: {required_slots: [order_id]}
+actions: [action_order_status]
+responses:
+  utter_greet: [{text: hi}]
+""",
+        )
+    )
 
-    rasa = domain.as_rasa(("greet", "order_status"))
+    rasa = domain.as_rasa()
 
     assert rasa == {
         "intents": ["greet", "order_status"],
-        "entities": ["email", "order_id"],
-        "slots": {"order_id": {"type": "any"}, "email": {"type": "any"}},
-        "actions": [
-            "action_cancel_order",
-            "action_order_status",
-            "action_refund_status",
-            "action_track_shipment",
-        ],
-        "responses": {},
-        "forms": {},
+        "entities": ["order_id"],
+        "slots": {
+            "order_id": {
+                "type": "text",
+                "initial_value": None,
+                "influence_conversation": True,
+                "mappings": [
+                    {
+                        "type": "from_entity",
+                        "entity": "order_id",
+                        "conditions": [
+                            {"active_loop": "status_form", "requested_slot": "order_id"}
+                        ],
+                    }
+                ],
+            }
+        },
+        "actions": ["action_order_status"],
+        "responses": {"utter_greet": [{"text": "hi"}]},
+        "forms": {"status_form": {"required_slots": ["order_id"]}},
     }
+    assert domain.forms == {"status_form": FormSpec("status_form", ("order_id",))}
 
 
 def test_a_missing_domain_file_gives_an_empty_domain(tmp_path: Path) -> None:
@@ -139,7 +172,7 @@ def test_a_slot_that_is_not_a_mapping_is_an_error(tmp_path: Path) -> None:
 
     assert str(caught.value) == (
         f"{path} (field 'slots.order_id'): slot 'order_id' must be a mapping. "
-        "Fix: write {entity: NAME, prompt: TEXT}"
+        "Fix: write {type: text, mappings: [...]} (Rasa) or {entity: NAME, prompt: TEXT}"
     )
 
 
@@ -153,7 +186,8 @@ def test_a_section_that_is_a_list_instead_of_a_mapping_is_an_error(
         Domain.load(path)
 
     assert str(caught.value) == (
-        f"{path} (field '{key}'): {key} must be a mapping. Fix: write name: value pairs"
+        f"{path} (field '{key}'): {key} must be a mapping. Fix: see the 'Dialogue' section of "
+        "the README for the domain.yml keys"
     )
 
 
@@ -163,7 +197,10 @@ def test_a_top_level_list_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(DataFileError) as caught:
         Domain.load(path)
 
-    assert str(caught.value) == (f"{path}: expected a mapping at the top level. Fix: see DESIGN.md")
+    assert str(caught.value) == (
+        f"{path}: expected a mapping at the top level. Fix: see the 'Dialogue' section of the "
+        "README for the domain.yml keys"
+    )
 
 
 def test_invalid_yaml_in_the_domain_is_a_data_file_error_with_its_line(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from retrieval.index.build import build_index
 from retrieval.index.search import AnswerIndex
 from retrieval.models.encoder import Encoder
-from tests.retrieval.helpers import write
+from tests.retrieval.helpers import KETTLE_QUERY, NameEncoder, kettle_csv, name_csv, write
 
 
 def test_build_index_merges_duplicates_saves_and_summarises(
@@ -33,3 +35,37 @@ def test_build_index_merges_duplicates_saves_and_summarises(
     index = AnswerIndex.load(tmp_path / "idx", encoder)
     assert index.search("where's my parcel", k=1)[0].answer == "Track it under My orders."
     assert index.build_info["provenance"]["rows"] == 4
+
+
+def test_build_index_chooses_the_answer_method_on_held_out_questions(tmp_path: Path) -> None:
+    data = name_csv(tmp_path / "qa.csv", 200)
+    summary = build_index(data, tmp_path / "idx", progress=False, encoder=NameEncoder())
+    json.dumps(summary)
+    assert (summary["method"], summary["method_chosen_by"]) == ("head", "validation")
+    figures = summary["validation"]["methods"]
+    assert figures["head"]["hit_at_1"] > figures["plain"]["hit_at_1"]
+    assert summary["method_seconds"] >= 0
+
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["answering"]["method"] == "head"
+    assert manifest["answering"]["validation"] == summary["validation"]
+    assert (tmp_path / "idx" / "head.npz").is_file()  # fitted at build, not at first question
+    assert AnswerIndex.load(tmp_path / "idx", NameEncoder()).method == "head"
+
+
+def test_build_index_takes_a_requested_method_and_says_why_auto_stays_plain(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    data = kettle_csv(tmp_path / "qa.csv")
+    summary = build_index(data, tmp_path / "auto", progress=False, encoder=encoder)
+    # 12 questions per intent leave 4 to compare the methods on: too few to tell.
+    assert (summary["method"], summary["method_chosen_by"]) == ("plain", "default")
+    assert "too few questions per intent" in summary["method_reason"]
+    assert not (tmp_path / "auto" / "head.npz").exists()
+
+    asked = build_index(data, tmp_path / "head", progress=False, encoder=encoder, method="head")
+    assert (asked["method"], asked["method_chosen_by"]) == ("head", "request")
+    index = AnswerIndex.load(tmp_path / "head", encoder)
+    assert index.answer(KETTLE_QUERY, k=1)[0].intent == "track_order"
+    with pytest.raises(ValueError, match="method must be one of auto, plain, vote, head"):
+        build_index(data, tmp_path / "x", progress=False, encoder=encoder, method="best")

@@ -13,6 +13,7 @@ from retrieval.index.intents import (
     HEAD_MAX_PER_INTENT,
     IntentHead,
     IntentScore,
+    answer_hits,
     best_hit_per_intent,
     head_sample,
     vote_intent,
@@ -91,6 +92,35 @@ def test_best_hit_per_intent_keeps_ranking_order() -> None:
     ranking = [IntentScore("b", 0.6), IntentScore("c", 0.3), IntentScore("a", 0.1)]
     assert [h.id for h in best_hit_per_intent(ranking, neighbours, 5)] == ["2", "1"]
     assert [h.id for h in best_hit_per_intent(ranking, neighbours, 1)] == ["2"]
+
+
+def test_answer_hits_plain_keeps_the_nearest_and_intent_methods_answer_per_intent() -> None:
+    query = np.array([[1, 0, 0, 0]], dtype=np.float32)
+    neighbours = [[_hit("1", "a", 0.90), _hit("2", "b", 0.88), _hit("3", "b", 0.87)]]
+    # A head that reads coordinate 0 as intent a, whatever the neighbours say.
+    head = IntentHead(["a", "b"], np.array([[5, 0], [0, 0], [0, 0], [0, 0]]), np.zeros(2))
+
+    plain = answer_hits(query, neighbours, 3, method="plain", head=None)
+    assert [h.id for h in plain[0]] == ["1", "2", "3"]
+    # Two close b's outvote one a; the answer is b's nearest question, with its own score.
+    vote = answer_hits(query, neighbours, 3, method="vote", head=None)
+    assert [(h.id, h.score) for h in vote[0]] == [("2", 0.88), ("1", 0.90)]
+    by_head = answer_hits(query, neighbours, 3, method="head", head=head)
+    assert [h.id for h in by_head[0]] == ["1", "2"]
+    # Without a head (fewer than two intents indexed) "head" votes.
+    assert answer_hits(query, neighbours, 3, method="head", head=None) == vote
+    assert answer_hits(query, neighbours, 1, method="vote", head=None) == [vote[0][:1]]
+    with pytest.raises(ValueError, match="answer method must be one of plain, vote, head"):
+        answer_hits(query, neighbours, 3, method="auto", head=None)  # type: ignore[arg-type]
+
+
+def test_answer_hits_answers_plainly_when_the_nearest_question_has_no_intent() -> None:
+    # No intent rule can pick an entry without an intent; nearest, it still answers.
+    query = np.array([[1, 0, 0, 0]], dtype=np.float32)
+    neighbours = [[_hit("open", None, 0.95), _hit("2", "b", 0.88), _hit("3", "b", 0.87)]]
+    for method in ("vote", "head"):
+        hits = answer_hits(query, neighbours, 2, method=method, head=None)
+        assert [h.id for h in hits[0]] == ["open", "2"]
 
 
 def test_search_intent_answers_from_the_winning_intent(index: AnswerIndex) -> None:

@@ -9,7 +9,7 @@ from retrieval.index.faiss_index import IndexSettings
 from retrieval.index.hits import Hit
 from retrieval.index.search import AnswerIndex
 from retrieval.models.encoder import Encoder
-from tests.retrieval.helpers import SMALL_HNSW, SMALL_IVF
+from tests.retrieval.helpers import KETTLE_PAIRS, KETTLE_QUERY, SMALL_HNSW, SMALL_IVF
 
 
 def test_search_returns_the_paraphrased_question_first(index: AnswerIndex) -> None:
@@ -110,3 +110,35 @@ def test_searching_while_another_thread_adds_sees_consistent_entries(
     writer.join()
     assert not errors
     assert len(index) == 16
+
+
+def test_answer_follows_the_method_the_index_was_built_with(encoder: Encoder) -> None:
+    head = AnswerIndex.build(KETTLE_PAIRS, encoder, answering={"method": "head"})
+    plain = AnswerIndex.build(KETTLE_PAIRS, encoder)
+    assert (head.method, plain.method) == ("head", "plain")
+    # The nearest question is a cancellation; the head reads the query as tracking.
+    nearest = head.search(KETTLE_QUERY, k=len(KETTLE_PAIRS))
+    assert nearest[0].intent == "cancel_order"
+    answers = head.answer(KETTLE_QUERY, k=2)
+    assert [h.intent for h in answers] == ["track_order", "cancel_order"]
+    # Each answer keeps its own question's cosine score, so a threshold means the same.
+    scores = {h.id: h.score for h in nearest}
+    assert all(h.score == pytest.approx(scores[h.id]) for h in answers)
+    assert plain.answer(KETTLE_QUERY, k=3) == plain.search(KETTLE_QUERY, k=3)
+    assert head.answer(KETTLE_QUERY, k=3, method="plain") == nearest[:3]
+
+
+def test_answer_many_answers_each_query_and_skips_blank_ones(encoder: Encoder) -> None:
+    index = AnswerIndex.build(KETTLE_PAIRS, encoder, answering={"method": "head"})
+    results = index.answer_many([KETTLE_QUERY, "  ", "cancel my order please"], k=1)
+    assert [[h.intent for h in hits] for hits in results] == [
+        ["track_order"],
+        [],
+        ["cancel_order"],
+    ]
+    by_vector = index.answer_vectors(encoder.encode([KETTLE_QUERY]), k=1)
+    assert [h.id for h in by_vector[0]] == [h.id for h in results[0]]
+    with pytest.raises(TypeError, match="sequence of queries"):
+        index.answer_many(KETTLE_QUERY)
+    with pytest.raises(ValueError, match="answer method must be one of"):
+        AnswerIndex.build(KETTLE_PAIRS, encoder, answering={"method": "auto"})

@@ -2,15 +2,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from retrieval.base.qa import QAPair
 from retrieval.index.faiss_index import IndexSettings
+from retrieval.index.intents import IntentHead
 from retrieval.index.search import AnswerIndex
 from retrieval.index.storage import IndexLoadError, IndexSaveError, data_fingerprint, read_stamp
 from retrieval.models.encoder import Encoder
-from tests.retrieval.helpers import PAIRS, SMALL_HNSW, SMALL_IVF, OtherEncoder
+from tests.retrieval.helpers import (
+    KETTLE_PAIRS,
+    KETTLE_QUERY,
+    PAIRS,
+    SMALL_HNSW,
+    SMALL_IVF,
+    OtherEncoder,
+)
 
 
 def test_save_then_load_gives_the_same_answers_and_manifest(
@@ -174,3 +184,95 @@ def test_load_rejects_an_index_of_another_format_version(
 
 def test_read_stamp_is_none_without_an_index(tmp_path: Path) -> None:
     assert read_stamp(tmp_path) is None
+
+
+def _kettle(encoder: Encoder, directory: Path) -> AnswerIndex:
+    index = AnswerIndex.build(
+        KETTLE_PAIRS, encoder, answering={"method": "head", "chosen_by": "request"}
+    )
+    index.intent_head()
+    index.save(directory)
+    return index
+
+
+def test_the_answer_method_and_its_fitted_head_are_saved_and_loaded_unchanged(
+    encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _kettle(encoder, tmp_path / "idx")
+    assert (tmp_path / "idx" / "head.npz").is_file()
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["answering"] == {"method": "head", "chosen_by": "request"}
+
+    def no_fitting(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a saved head is loaded, not fitted again")
+
+    monkeypatch.setattr(IntentHead, "fit", no_fitting)
+    loaded = AnswerIndex.load(tmp_path / "idx", encoder)
+    assert loaded.method == "head"
+    assert loaded.answering == index.answering
+    fitted, read = index.intent_head(), loaded.intent_head()
+    assert fitted is not None and read is not None
+    assert read.labels == fitted.labels
+    assert read.examples == fitted.examples
+    np.testing.assert_array_equal(read.weights, fitted.weights)
+    assert loaded.answer(KETTLE_QUERY, k=2) == index.answer(KETTLE_QUERY, k=2)
+
+
+def test_a_head_index_without_a_current_head_fits_it_when_loaded(
+    encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _kettle(encoder, tmp_path / "idx")
+    index.add([QAPair("gift", "Can I buy a gift card?", "Yes.", "gift_card")])
+    index.save(tmp_path / "idx")  # the head is stale now: saving does not wait to refit it
+    assert not (tmp_path / "idx" / "head.npz").exists()
+    fits: list[int] = []
+    real_fit = IntentHead.fit
+
+    def counted(*args: Any, **kwargs: Any) -> IntentHead | None:
+        fits.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(IntentHead, "fit", counted)
+    loaded = AnswerIndex.load(tmp_path / "idx", encoder)
+    assert fits == [1]  # at load, not at the first question
+    head = loaded.intent_head()
+    assert head is not None and "gift_card" in head.labels
+    assert fits == [1]
+
+
+def test_an_index_saved_before_there_was_a_choice_answers_plainly(
+    index: AnswerIndex, encoder: Encoder, tmp_path: Path
+) -> None:
+    index.save(tmp_path / "idx")
+    manifest_path = tmp_path / "idx" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["answering"]
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = AnswerIndex.load(tmp_path / "idx", encoder)
+    assert loaded.method == "plain"
+    assert loaded.answer("when are you open", k=2) == loaded.search("when are you open", k=2)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"answering": {"method": "magic"}}, r"manifest.json has answering \{'method': 'magic'\}"),
+        ({"answering": "head"}, r"expected an object whose method is one of plain, vote, head"),
+    ],
+)
+def test_load_rejects_an_unknown_answer_method(
+    change: dict[str, Any], problem: str, encoder: Encoder, tmp_path: Path
+) -> None:
+    _kettle(encoder, tmp_path / "idx")
+    manifest_path = tmp_path / "idx" / "manifest.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), **change}))
+    with pytest.raises(IndexLoadError, match=problem):
+        AnswerIndex.load(tmp_path / "idx", encoder)
+
+
+def test_load_reports_an_unreadable_head(encoder: Encoder, tmp_path: Path) -> None:
+    _kettle(encoder, tmp_path / "idx")
+    (tmp_path / "idx" / "head.npz").write_bytes(b"not a zip")
+    with pytest.raises(IndexLoadError, match=r"head.npz cannot be read") as caught:
+        AnswerIndex.load(tmp_path / "idx", encoder)
+    assert "rebuild it with 'frontdesk index build" in str(caught.value)

@@ -206,3 +206,13 @@ def test_with_a_fused_model_the_rejection_reads_the_encoders_own_confidence(
     lower_is_encoder = float(encoder_confidence[0]) < fused_confidence
     assert by_encoder.rejected is lower_is_encoder
     assert by_fused.rejected is not lower_is_encoder
+
+
+def test_a_card_without_the_model_weights_names_the_missing_file(tmp_path: Path) -> None:
+    from retrieval.base import modeldir
+
+    card = modeldir.ModelCard(task="intent", labels=("a", "b"), base_model="", max_length=8)
+    modeldir.write(tmp_path, card)
+
+    with pytest.raises(ModelDirError, match=r"not a Frontdesk model directory: config.json is"):
+        TextClassifier.load(tmp_path)

@@ -331,3 +331,20 @@ async def test_no_message_is_left_counted_as_on_its_way_to_the_models(client: Te
     await say(client, "hello", metadata={"message_id": "m-9"})
     await say(client, "hello", metadata={"message_id": "m-9"})  # a duplicate: no models
     assert processor.upcoming() == 0
+
+
+async def test_a_retried_message_id_with_another_text_is_a_409(client: TestClient) -> None:
+    first = await say(client, "hello there", metadata={"message_id": "m-7"})
+    response = await client.post(
+        WEBHOOK,
+        json={"sender": "ada", "message": "cancel my order", "metadata": {"message_id": "m-7"}},
+    )
+    assert response.status == 409
+    payload = await response.json()
+    assert payload["status"] == 409
+    assert payload["error"] == (
+        "message id 'm-7' was already used for a different message in this conversation; "
+        "resend the same text to get its reply, or use a new message id"
+    )
+    assert await say(client, "hello there", metadata={"message_id": "m-7"}) == first
+    assert len(await conversation_turns(client)) == 2, "the other text was not stored"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
+from bot.chat.execution import DEFAULT_STAFF_OFFLINE
 from tests.bot.server.web.conftest import agent, drain, handed_off, receive_until
 
 
@@ -18,8 +19,9 @@ async def test_queue_shows_reason_waiting_time_last_message_and_sentiment(
     assert item["reason"] == "asked_for_human"
     assert item["status"] == "open" and item["assignee"] is None
     assert item["waiting_s"] >= 0
+    # Nobody was in the console when the customer asked, and the bot said so last.
     assert item["last_message"]["role"] == "bot"
-    assert "connecting you" in item["last_message"]["text"]
+    assert item["last_message"]["text"] == DEFAULT_STAFF_OFFLINE
     assert item["sentiment"] in {"negative", "neutral", "positive"}
     await ws.close()
 
@@ -61,7 +63,8 @@ async def test_claim_reply_note_resolve_and_rating(client: TestClient) -> None:
     )
     assert 0 < user_turn["confidence"] <= 1
     assert user_turn["answer_source"] == "handoff:asked_for_human"
-    assert [t["role"] for t in detail["turns"]] == ["user", "bot", "agent"]
+    # The hand-off, the note that nobody was in the console yet, the agent's reply.
+    assert [t["role"] for t in detail["turns"]] == ["user", "bot", "bot", "agent"]
     assert detail["notes"][0]["text"] == "VIP customer"
     assert "human_handoff" in detail["intents"]
 

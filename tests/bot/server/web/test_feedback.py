@@ -129,3 +129,17 @@ async def test_the_bot_answers_the_new_question_from_the_saved_answer(client: Te
     events = await receive_until(other, lambda e: e.get("role") == "bot")
     assert events[-1]["text"] == answer
     await other.close()
+
+
+def test_csv_exports_neutralise_spreadsheet_formulas() -> None:
+    from bot.server.web.feedback import answers_csv, corrections_csv
+    from bot.storage.feedback import Correction, SavedAnswer
+
+    fields = Correction.__dataclass_fields__
+    values = {name: None for name in fields}
+    values.update(text='=HYPERLINK("http://x")', intent="greet")
+    text = corrections_csv([Correction(**values)])  # type: ignore[arg-type]
+    assert text.splitlines()[1] == '"\'=HYPERLINK(""http://x"")",greet'
+    answer = {name: None for name in SavedAnswer.__dataclass_fields__}
+    answer.update(question="+1 call me", answer="@admin -2", intent="-x")
+    assert answers_csv([SavedAnswer(**answer)]).splitlines()[1] == "'+1 call me,'@admin -2,'-x"  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
+from bot.chat.execution import DEFAULT_STAFF_OFFLINE
 from bot.server.appkeys import STORE
 from bot.server.web.auth import digest
 from tests.bot.server.web.conftest import accounts, bearer, drain, receive_until, widget_token
@@ -104,16 +105,17 @@ async def test_reconnect_resends_and_catches_up_without_duplicates(client: TestC
     )
     seen = await drain(again, quiet=1.5)
     turns = [e for e in seen if e["type"] == "turn"]
-    assert [t["text"] for t in turns] == ["Are you still there?"]
+    # What came after the hand-off: the note that nobody was in the console, then the agent.
+    assert [t["text"] for t in turns] == [DEFAULT_STAFF_OFFLINE, "Are you still there?"]
     assert all(t["id"] > last_id for t in turns)
-    assert await client.app[STORE].count_turns() == 3, "the resent message was stored once"
+    assert await client.app[STORE].count_turns() == 4, "the resent message was stored once"
     await again.close()
 
     # A reload starts from nothing and gets the whole conversation, once.
     fresh = await client.ws_connect(f"/widget/ws?token={token}")
     turns = [e for e in await drain(fresh) if e["type"] == "turn"]
-    assert [t["role"] for t in turns] == ["user", "bot", "agent"]
-    assert len({t["id"] for t in turns}) == 3
+    assert [t["role"] for t in turns] == ["user", "bot", "bot", "agent"]
+    assert len({t["id"] for t in turns}) == 4
     await fresh.close()
 
 
