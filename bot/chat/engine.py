@@ -48,6 +48,7 @@ from bot.chat.tracker import (
     Event,
     Tracker,
     action_executed,
+    followup,
     simple,
     slot_set,
 )
@@ -216,7 +217,7 @@ class DialogueEngine:
                 # An interruption answered by a general rule: the form asks its question again.
                 return Decision(loop, "form")
             return Decision(ruled.action, "rule", ruled.rule)
-        remembered = self.stories.predict(states)
+        remembered = self.stories.predict_for(tracker.applied_events(), tracker.initial_slots)
         if remembered is not None and remembered[0] not in exclude:
             return Decision(remembered[0], "story", remembered[1])
         if loop and not just_heard:
@@ -283,7 +284,9 @@ class DialogueEngine:
             self.act.add(tracker, outcome, action_executed(name, decision.policy))
             return
         if name == "action_handoff":
-            self.act.handoff(tracker, outcome, decision.source or "asked_for_human")
+            self.act.add(tracker, outcome, action_executed(name, decision.policy))
+            reason = "low_confidence" if decision.policy == "fallback" else "asked_for_human"
+            self.act.handoff(tracker, outcome, reason)
             return
         if name in BUILTIN_ACTIONS and not (self.actions and self.actions.known(name)):
             events = BUILTIN_ACTIONS[name](tracker, self.responder, outcome.messages)
@@ -305,7 +308,7 @@ class DialogueEngine:
         await self.act.custom(name, tracker, outcome, metadata)
 
     def _route(self, outcome: Outcome, decision: Decision) -> None:
-        if outcome.route not in ("none", "rule", "story", "intent"):
+        if outcome.route not in ("none", "form", "rule", "story", "intent"):
             return
         if decision.policy in ("rule", "story"):
             outcome.route = decision.policy  # type: ignore[assignment]
@@ -316,6 +319,9 @@ class DialogueEngine:
             outcome.answer_source = decision.source
         elif decision.policy == "retrieval":
             outcome.route = "retrieval"
+        elif decision.policy == "followup" and outcome.route in ("none", "form"):
+            outcome.route = "action"
+            outcome.answer_source = f"action:{decision.action}"
         elif decision.policy == "form" and outcome.route == "none":
             outcome.route = "form"
             outcome.answer_source = f"form:{decision.action}"
@@ -347,6 +353,8 @@ class DialogueEngine:
                 # The message does not answer the question: a rule or story takes it (Rasa
                 # records only the rejection, not the form's run).
                 outcome.actions.pop()
+                if outcome.route == "form":
+                    outcome.route, outcome.answer_source = "none", None
                 self.act.add(tracker, outcome, simple("action_execution_rejected", name_of=name))
                 return
         self.act.add(tracker, outcome, action_executed(name, "form"))
@@ -374,11 +382,8 @@ class DialogueEngine:
             for event in self.forms.deactivate():
                 self.act.add(tracker, outcome, event)
             if name in self.implicit_forms:
-                action = self.implicit_forms[name][0]
-                outcome.route, outcome.answer_source = "action", f"action:{action}"
-                outcome.actions.append(action)
-                self.act.add(tracker, outcome, action_executed(action, "form"))
-                await self.act.custom(action, tracker, outcome, metadata)
+                # The action the slots were asked for runs next, as its own step.
+                self.act.add(tracker, outcome, followup(self.implicit_forms[name][0]))
             return
         if tracker.slots.get(REQUESTED_SLOT) != next_slot:
             self.act.add(tracker, outcome, slot_set(REQUESTED_SLOT, next_slot))

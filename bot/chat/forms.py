@@ -157,6 +157,10 @@ class FormRunner:
             for name, value in extract_slots(self.domain, tracker, trigger_of=form.name).items():
                 if name in form.required_slots and name not in filled:
                     filled[name] = value
+            # Slots set before the form started are validated like answers (Rasa does).
+            for name in form.required_slots:
+                if name not in filled and tracker.slots.get(name) is not None:
+                    filled[name] = tracker.slots[name]
         return filled
 
     def activate(self, name: str) -> list[Event]:

@@ -85,6 +85,10 @@ def action_executed(name: str, policy: str | None = None, confidence: float = 1.
     }
 
 
+def followup(name: str) -> Event:
+    return {"event": "followup", "timestamp": now(), "name": name}
+
+
 def slot_set(name: str, value: Any) -> Event:
     return {"event": "slot", "timestamp": now(), "name": name, "value": value}
 
@@ -251,6 +255,9 @@ def _apply(state: DialogueState, event: Event, initial_slots: Mapping[str, Any])
         parse.setdefault("metadata", event.get("metadata") or {})
         state.latest_message = parse
         state.followup_action = None
+        if state.active_loop is not None:
+            # A new message is a new chance for the form: its last rejection is spent.
+            state.active_loop["rejected"] = False
     elif kind == "action":
         name = event.get("name")
         state.latest_action_name = str(name) if name else None

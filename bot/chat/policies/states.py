@@ -109,6 +109,7 @@ class StateReader:
                 intent = raw_intent.get("name") if isinstance(raw_intent, dict) else None
                 entities = frozenset(entity_key(e) for e in parse.get("entities") or ())
                 prev = ACTION_LISTEN
+                rejected = False
             elif kind == "action":
                 name = event.get("name")
                 if started:
@@ -158,9 +159,14 @@ class StateReader:
         intent: str | None = None
         entities: frozenset[str] = frozenset()
         loop: str | None = None
+        steps = list(steps)
+        if steps and isinstance(steps[0], ActionStep):
+            # A story that opens with an action continues from it: context, not a prediction.
+            prev = steps[0].name
+            steps = steps[1:]
         for step in steps:
             if isinstance(step, UserStep):
-                if prev != ACTION_LISTEN and pairs:
+                if prev != ACTION_LISTEN and (pairs or prev is not None):
                     pairs.append(
                         (self._state(prev, None, frozenset(), loop, slots, False), ACTION_LISTEN)
                     )

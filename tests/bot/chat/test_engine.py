@@ -14,8 +14,8 @@ import pytest
 
 from bot.chat.actions import InProcessActions
 from bot.chat.engine import DialogueEngine
-from bot.chat.execution import Outcome
 from bot.chat.entities import extract
+from bot.chat.execution import Outcome
 from bot.chat.nlu import ParseResult
 from bot.chat.policies.memoization import MemoizationPolicy
 from bot.chat.policies.rules import RulePolicy
@@ -72,8 +72,9 @@ class Chat:
 
     async def say(self, parse: ParseResult | None, text: str = "") -> Outcome:
         body = parse.to_rasa() if parse else {"text": text}
-        event = user_uttered(text or (parse.text if parse else ""), body, message_id=None,
-                             channel="test")
+        event = user_uttered(
+            text or (parse.text if parse else ""), body, message_id=None, channel="test"
+        )
         return await self.engine.handle(self.tracker, event, parse)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.chat.execution import DEFAULT_STAFF_OFFLINE
 from bot.server.app import create_app
 from bot.server.appkeys import RUNTIME, STORE
 from bot.storage import Store
@@ -157,8 +158,10 @@ async def test_out_of_scope_gets_a_fallback_then_a_person(client: TestClient) ->
     assert "person" in first[0]["text"]
     second = await say(client, "what is the capital of france")
     assert "connecting you" in second[0]["text"]
+    # Nobody is in the staff console in this test, and the customer is told so.
+    assert second[1]["text"] == DEFAULT_STAFF_OFFLINE
     turns = await conversation_turns(client)
-    assert [t.route for t in turns if t.role == "bot"] == ["fallback", "handoff"]
+    assert [t.route for t in turns if t.role == "bot"] == ["fallback", "handoff", "handoff"]
     [escalation] = await store_of(client).escalations(conversation_id=turns[0].conversation_id)
     assert escalation.reason == "low_confidence"
 
