@@ -7,7 +7,7 @@ group, with the features :func:`retrieval.models.entities.token_features` gives 
 too. Examples without annotations teach the model what is not an entity, so all are used.
 
 The CRF learns from the rows the intent model learns from and is measured on the rows it
-is validated on, so the figures in ``metrics.json`` are held-out figures, like the intent
+is validated on, so the figures in the model metrics are held-out figures, like the intent
 model's. On formbot-size data (a few hundred examples) training takes a second or two.
 """
 

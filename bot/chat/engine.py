@@ -167,6 +167,8 @@ class DialogueEngine:
                 break
             await self.run(decision, tracker, outcome, parse, metadata)
             if outcome.escalation_reason or tracker.state.paused:
+                # A person takes over; the bot listens, should it be handed the chat back.
+                self.act.add(tracker, outcome, action_executed(ACTION_LISTEN))
                 break
             last = outcome.events[-1] if outcome.events else {}
             if last.get("name") == ACTION_LISTEN or last.get("event") == "restart":
@@ -181,6 +183,7 @@ class DialogueEngine:
         decided it from the message itself)."""
         self.act.add(tracker, outcome, user_event)
         self.act.handoff(tracker, outcome, reason)
+        self.act.add(tracker, outcome, action_executed(ACTION_LISTEN))
 
     async def _without_models(self, tracker: Tracker, outcome: Outcome, user_event: Event) -> None:
         # Without the classifier, the index may still know the answer; else a person.
@@ -189,6 +192,7 @@ class DialogueEngine:
             self.act.add(tracker, outcome, action_executed(ACTION_LISTEN))
             return
         self.act.handoff(tracker, outcome, "bot_error")
+        self.act.add(tracker, outcome, action_executed(ACTION_LISTEN))
 
     # Choosing ----------------------------------------------------------------------------
 
@@ -199,7 +203,8 @@ class DialogueEngine:
         if state.followup_action:
             return Decision(state.followup_action, "followup")
         prev = state.latest_action_name
-        just_heard = prev == ACTION_LISTEN or prev is None
+        # Nothing ran since the customer spoke (whatever ran before their message).
+        just_heard = not any(e.get("event") == "action" for e in tracker.since_last_user())
         loop = tracker.active_loop_name
         rejected = bool(state.active_loop and state.active_loop.get("rejected"))
         if loop and just_heard and not rejected:

@@ -48,8 +48,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         sparse=not args.no_sparse,
         quiet=args.quiet,
     )
-    _print_json(train(settings))
+    result = train(settings)
+    if args.task == "intent":
+        result["dialogue_conflicts"] = report_dialogue_conflicts(Path(args.data))
+    _print_json(result)
     return 0
+
+
+def report_dialogue_conflicts(data: Path) -> int:
+    """Rules and stories beside the training data that contradict each other, reported as
+    ``rasa data validate`` does (file and line of both), on stderr; returns how many."""
+    from bot.chat.policies.memoization import MemoizationPolicy
+    from bot.chat.policies.rules import RulePolicy
+    from bot.chat.policies.states import StateReader
+    from retrieval.base.domain import Domain
+    from retrieval.base.stories import read_story_files
+
+    folder = data if data.is_dir() else data.parent
+    names = ("rules.yml", "stories.yml", "rules", "stories")
+    files = read_story_files([folder / name for name in names])
+    if not files.stories and not files.rules:
+        return 0
+    reader = StateReader(Domain.load(folder / "domain.yml"))
+    messages = [c.message() for c in RulePolicy(files.rules, reader).conflicts()]
+    messages += [c.message() for c in MemoizationPolicy(files.stories, reader).contradictions]
+    for message in messages:
+        print(f"warning: {message}", file=sys.stderr)
+    return len(messages)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -104,3 +104,28 @@ def test_index_add_and_remove_change_the_index_without_a_rebuild(
     index = AnswerIndex.load(index_dir, load_encoder())
     assert "qa-umbrella" not in {pair.id for pair in index.pairs()}
     assert len(index) == 8
+
+
+def test_training_reports_stories_that_contradict_each_other_with_both_places(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli.main import report_dialogue_conflicts
+
+    (tmp_path / "nlu.yml").write_text("nlu: []\n", encoding="utf-8")
+    (tmp_path / "stories.yml").write_text(
+        "stories:\n"
+        "- story: happy\n"
+        "  steps:\n"
+        "  - intent: greet\n"
+        "  - action: utter_hello\n"
+        "- story: grumpy\n"
+        "  steps:\n"
+        "  - intent: greet\n"
+        "  - action: utter_go_away\n",
+        encoding="utf-8",
+    )
+
+    assert report_dialogue_conflicts(tmp_path / "nlu.yml") == 1
+    stderr = capsys.readouterr().err
+    assert f"{tmp_path / 'stories.yml'}:2 story 'happy' continues with 'utter_hello'" in stderr
+    assert f"{tmp_path / 'stories.yml'}:6 story 'grumpy' continues with 'utter_go_away'" in stderr

@@ -136,10 +136,10 @@ def test_csv_exports_neutralise_spreadsheet_formulas() -> None:
     from bot.storage.feedback import Correction, SavedAnswer
 
     fields = Correction.__dataclass_fields__
-    values = {name: None for name in fields}
+    values: dict[str, object] = {name: None for name in fields}
     values.update(text='=HYPERLINK("http://x")', intent="greet")
     text = corrections_csv([Correction(**values)])  # type: ignore[arg-type]
     assert text.splitlines()[1] == '"\'=HYPERLINK(""http://x"")",greet'
-    answer = {name: None for name in SavedAnswer.__dataclass_fields__}
+    answer: dict[str, object] = {name: None for name in SavedAnswer.__dataclass_fields__}
     answer.update(question="+1 call me", answer="@admin -2", intent="-x")
     assert answers_csv([SavedAnswer(**answer)]).splitlines()[1] == "'+1 call me,'@admin -2,'-x"  # type: ignore[arg-type]
