@@ -25,7 +25,6 @@ from bot.storage import Conversation, Store, Turn, Understanding
 
 log = logging.getLogger(__name__)
 
-HISTORY_FOR_POLICY = 10
 ID_CACHE_SIZE = 50_000
 
 
@@ -197,8 +196,8 @@ class ConversationProcessor:
             await self._notify(conversation_id, turn, parse, None)
             return Handled(conversation_id, turn.id, tuple(waiting.messages), "human", parse=parse)
 
-        history = await self.store.turns(conversation_id, limit=HISTORY_FOR_POLICY)
-        reason = self.handoff.before_answer(parse, history)
+        # The tracker holds everything the hand-off policy reads: no extra trip to the store.
+        reason = self.handoff.before_answer(parse, tracker)
         if reason is not None:
             outcome = Outcome()
             self.engine.escalate(tracker, outcome, user_event, reason)
@@ -208,7 +207,7 @@ class ConversationProcessor:
                 user_event,
                 parse,
                 metadata=metadata,
-                recent_misunderstandings=self.handoff.misunderstood_in_a_row(history),
+                recent_misunderstandings=self.handoff.misunderstood_in_a_row(tracker),
             )
         if outcome.escalation_reason and not self._staff_there():
             self.engine.act.tell_staff_offline(tracker, outcome)

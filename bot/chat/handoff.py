@@ -8,13 +8,12 @@ anything, and when it cannot understand at all (the models failed and no answer 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.chat.nlu import ParseResult
-from bot.storage import Turn
+from bot.chat.tracker import Tracker
 
-MISUNDERSTOOD_ROUTES = frozenset({"fallback"})
+FALLBACK_ACTIONS = frozenset({"action_default_fallback", "action_two_stage_fallback"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +24,9 @@ class HandoffPolicy:
     # Misunderstood messages in a row, this one included, before a person; 0: never.
     fallbacks_before_handoff: int = 2
 
-    def before_answer(self, parse: ParseResult | None, history: Sequence[Turn]) -> str | None:
+    def before_answer(self, parse: ParseResult | None, tracker: Tracker) -> str | None:
         """A reason to hand over before the dialogue runs, or None."""
-        if self._stays_negative(parse, history):
+        if self._stays_negative(parse, tracker):
             return "negative_sentiment"
         return None
 
@@ -37,17 +36,25 @@ class HandoffPolicy:
         return bool(limit) and misunderstood_before + 1 >= limit
 
     @staticmethod
-    def misunderstood_in_a_row(history: Sequence[Turn]) -> int:
+    def misunderstood_in_a_row(tracker: Tracker) -> int:
+        """Customer messages before this one that the bot fell back on, in a row, read from
+        the tracker (a fallback reverts its message, but its events stay recorded)."""
         streak = 0
-        for turn in reversed(history):
-            if turn.role != "bot" or not turn.route:
-                continue
-            if turn.route not in MISUNDERSTOOD_ROUTES:
-                break
-            streak += 1
+        fell_back = False
+        for event in reversed(tracker.events):
+            kind = event.get("event")
+            if kind == "action" and event.get("name") in FALLBACK_ACTIONS:
+                fell_back = True
+            elif kind == "user":
+                if streak == 0 and not fell_back and event is tracker.events[-1]:
+                    continue  # the message being answered now
+                if not fell_back:
+                    break
+                streak += 1
+                fell_back = False
         return streak
 
-    def _stays_negative(self, parse: ParseResult | None, history: Sequence[Turn]) -> bool:
+    def _stays_negative(self, parse: ParseResult | None, tracker: Tracker) -> bool:
         turns, score = self.negative_turns, self.negative_score
         sentiment = parse.sentiment if parse else None
         if not turns or sentiment is None:
@@ -56,9 +63,13 @@ class HandoffPolicy:
             return False
         if turns == 1:
             return True
-        # The current turn is stored but not yet annotated: look at the ones before it.
-        earlier = [t for t in history if t.role == "user" and t.sentiment is not None]
+        earlier: list[tuple[str, float]] = []
+        for event in tracker.events:
+            if event.get("event") == "user":
+                read = (event.get("parse_data") or {}).get("sentiment")
+                if isinstance(read, dict) and "label" in read:
+                    earlier.append((str(read["label"]), float(read.get("score") or 0.0)))
         earlier = earlier[-(turns - 1) :]
         return len(earlier) == turns - 1 and all(
-            t.sentiment == "negative" and (t.sentiment_score or 0) >= score for t in earlier
+            label == "negative" and value >= score for label, value in earlier
         )

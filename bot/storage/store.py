@@ -44,6 +44,12 @@ _UPDATE_CONVERSATION = update(conversations).where(
 )
 _TOUCH_CONVERSATION = _UPDATE_CONVERSATION.returning(conversations)
 _INSERT_EVENT = insert(tracker_events)
+_SELECT_EVENTS = (
+    select(tracker_events.c.id, tracker_events.c.event)
+    .where(tracker_events.c.conversation_id == bindparam("_conversation_id"))
+    .order_by(tracker_events.c.id.desc())
+    .limit(bindparam("_limit"))
+)
 # A conversation's tracker is read from its latest events: enough for forms, rules and
 # stories (which look a few turns back) without reading a year-long chat on every message.
 TRACKER_EVENTS_READ = 2_000
@@ -311,13 +317,8 @@ class Store:
         self, conversation_id: str, *, limit: int = TRACKER_EVENTS_READ
     ) -> list[dict[str, Any]]:
         """The conversation's tracker events, oldest first (the latest ``limit``)."""
-        query = (
-            select(tracker_events.c.id, tracker_events.c.event)
-            .where(tracker_events.c.conversation_id == conversation_id)
-            .order_by(tracker_events.c.id.desc())
-            .limit(limit)
-        )
-        rows = await self.transactions.run(lambda conn: list(conn.execute(query)))
+        params = {"_conversation_id": conversation_id, "_limit": limit}
+        rows = await self.transactions.run(lambda conn: list(conn.execute(_SELECT_EVENTS, params)))
         return [dict(row.event) for row in reversed(rows)]
 
     async def replies_to(self, user_turn_id: int) -> list[Turn]:
