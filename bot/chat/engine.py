@@ -79,6 +79,7 @@ class Decision:
     action: str
     policy: str  # "followup", "form", "rule", "story", "intent", "retrieval", ...
     source: str | None = None
+    hit: Hit | None = None  # the answer found while deciding, so it is not searched twice
 
 
 class DialogueEngine:
@@ -252,13 +253,13 @@ class DialogueEngine:
             if parse.intent.confidence < self.settings.intent_confident:
                 found = await self._search(parse.text, self.settings.retrieval_strong_threshold)
                 if found is not None:
-                    return Decision("action_answer_from_index", "retrieval", found.id)
+                    return Decision("action_answer_from_index", "retrieval", found.id, found)
             for key in (f"utter_{intent}", intent):
                 if self.responder.has(key):
                     return Decision(key, "intent", f"template:{intent}")
         found = await self._search(parse.text, self.settings.retrieval_threshold)
         if found is not None:
-            return Decision("action_answer_from_index", "retrieval", found.id)
+            return Decision("action_answer_from_index", "retrieval", found.id, found)
         if self.handoff.after_fallback(misunderstood):
             return Decision("action_handoff", "fallback", "low_confidence")
         return Decision("action_default_fallback", "fallback")
@@ -285,7 +286,7 @@ class DialogueEngine:
             await self._run_form(name, tracker, outcome, metadata)
             return
         if name == "action_answer_from_index":
-            await self._retrieve(parse.text, tracker, outcome)
+            await self._retrieve(parse.text, tracker, outcome, decision.hit)
             self.act.add(tracker, outcome, action_executed(name, decision.policy))
             return
         if name == "action_handoff":
@@ -435,8 +436,10 @@ class DialogueEngine:
             return hit
         return None
 
-    async def _retrieve(self, text: str, tracker: Tracker, outcome: Outcome) -> bool:
-        hit = await self._search(text, self.settings.retrieval_threshold)
+    async def _retrieve(
+        self, text: str, tracker: Tracker, outcome: Outcome, found: Hit | None = None
+    ) -> bool:
+        hit = found or await self._search(text, self.settings.retrieval_threshold)
         if hit is None:
             return False
         answer = self.responder.fill(hit.answer, tracker)
