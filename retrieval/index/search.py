@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from retrieval.index.storage import (
     timestamp,
     write_index,
 )
+from retrieval.index.updates import IndexUpdates, reject_duplicate_ids
 from retrieval.models.encoder import TextEncoder
 
 # The cosine similarity above which the served bot answers from the index; calibrated on the
@@ -62,7 +63,7 @@ from retrieval.models.encoder import TextEncoder
 DEFAULT_THRESHOLD = 0.55
 
 
-class AnswerIndex:
+class AnswerIndex(IndexUpdates):
     """Nearest-question search over Q&A pairs, safe to search from one thread while
     another adds or removes entries.
 
@@ -132,7 +133,7 @@ class AnswerIndex:
         (``{"method": ..., ...}``, see :mod:`retrieval.index.methods`; default plain).
         """
         settings = settings or IndexSettings()
-        _reject_duplicate_ids(pairs)
+        reject_duplicate_ids(pairs)
         started = time.perf_counter()
         if vectors is None:
             vectors = encoder.encode(
@@ -397,80 +398,6 @@ class AnswerIndex:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return self._index.reconstruct_batch(keys)
 
-    # -- updating -------------------------------------------------------------------------
-
-    def add(self, pairs: Sequence[QAPair]) -> None:
-        """Insert pairs; a pair whose id is already indexed replaces the old entry, so a
-        corrected answer can be pushed without removing it first."""
-        _reject_duplicate_ids(pairs)
-        if not pairs:
-            return
-        vectors = self._encoder.encode(
-            [p.question for p in pairs], batch_size=self._settings.batch_size
-        )
-        with self._lock:
-            self._drop([p.id for p in pairs if p.id in self._keys])
-            keys = np.arange(self._next_key, self._next_key + len(pairs), dtype=np.int64)
-            self._next_key += len(pairs)
-            self._index.add_with_ids(vectors, keys)
-            for key, pair in zip(keys, pairs, strict=True):
-                self._entries[int(key)] = pair
-                self._keys[pair.id] = int(key)
-            self._touch()
-
-    def remove(self, ids: Iterable[str]) -> int:
-        """Remove entries by id; unknown ids are ignored. Returns how many were removed."""
-        with self._lock:
-            present = [i for i in dict.fromkeys(ids) if i in self._keys]
-            if not present:
-                return 0
-            self._drop(present)
-            self._touch()
-            if (
-                self._index_type != "flat"
-                and len(self._masked) > self._settings.compact_ratio * self._index.ntotal
-            ):
-                self._compact_locked()
-            return len(present)
-
-    def compact(self) -> None:
-        """Rebuild the FAISS index from the live entries' vectors.
-
-        Drops masked (removed) vectors from an HNSW graph or IVF lists, and re-chooses
-        flat, HNSW or IVF by the current size: an index that grew past ``hnsw_threshold``
-        through :meth:`add` becomes HNSW here (with its recall measured again), not
-        silently on its own. IVF lists are re-trained, so it also follows drifting data.
-        """
-        # The contents stay the same, so the revision does too.
-        with self._lock:
-            self._compact_locked()
-
-    def _compact_locked(self) -> None:
-        keys = np.array(sorted(self._entries), dtype=np.int64)
-        index, index_type, info = build_faiss(self._reconstruct(keys), keys, self._settings)
-        if "provenance" in self._build:
-            info["provenance"] = self._build["provenance"]
-        info["compacted_at"] = timestamp()
-        self._index, self._index_type, self._build = index, index_type, info
-        self._masked = set()
-        self._selector = None
-
-    def _drop(self, ids: Sequence[str]) -> None:
-        keys = [self._keys.pop(i) for i in ids]
-        for key in keys:
-            del self._entries[key]
-        if self._index_type == "flat":
-            self._index.remove_ids(np.array(keys, dtype=np.int64))
-        else:
-            # Neither an HNSW graph nor IVF lists behind an id map can delete in place:
-            # the vectors are masked at search time until the next compaction.
-            self._masked.update(keys)
-            self._selector = None
-
-    def _touch(self) -> None:
-        self._revision += 1
-        self._updated_at = timestamp()
-
     # -- saving and loading ---------------------------------------------------------------
 
     def manifest(self) -> dict[str, Any]:
@@ -529,21 +456,6 @@ class AnswerIndex:
         if index.method == "head":
             index.intent_head()
         return index
-
-
-def _reject_duplicate_ids(pairs: Sequence[QAPair]) -> None:
-    seen: set[str] = set()
-    repeated: list[str] = []
-    for pair in pairs:
-        if pair.id in seen:
-            repeated.append(pair.id)
-        seen.add(pair.id)
-    if repeated:
-        shown = ", ".join(repr(i) for i in repeated[:5])
-        raise ValueError(
-            f"duplicate Q&A ids: {shown}; "
-            "merge duplicates first (retrieval.base.qa.merge_duplicates)"
-        )
 
 
 def _check_vectors(vectors: np.ndarray, count: int, dimension: int) -> None:
