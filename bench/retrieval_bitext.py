@@ -192,7 +192,7 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) 
 def frontdesk_command() -> list[str]:
     """The ``frontdesk`` script of this environment (what a user types), or its module."""
     script = Path(sys.executable).with_name("frontdesk")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "bot.cli.main"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "bot.cli"]
 
 
 def user_environment(**settings: str) -> dict[str, str]:

@@ -263,7 +263,7 @@ def test_tiny_real_index_end_to_end(encoder: Encoder, tmp_path: Path) -> None:
 def test_the_cli_builds_with_the_setting_and_evaluates_what_the_bot_serves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli.main import main
+    from bot.cli import main
 
     monkeypatch.chdir(tmp_path)  # no settings file but the environment's
     monkeypatch.setenv("FRONTDESK_RETRIEVAL_METHOD", "head")

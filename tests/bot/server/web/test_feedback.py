@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.cli.staff import export_feedback
+from bot.commands.staff import export_feedback
 from bot.server.appkeys import RUNTIME
 from retrieval.index import read_stamp
 from tests.bot.server.web.conftest import agent, handed_off, receive_until, widget_token

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.cli import staff as staff_cli
-from bot.cli import story_tests
+from bot.commands import staff as staff_cli
+from bot.commands import story_tests
 from bot.core.config import Config, ConfigError
 from retrieval.base.datafiles import DataFileError
 
@@ -192,7 +192,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.cli.chat import chat
+    from bot.commands.chat import chat
 
     asyncio.run(chat(_config(args), sender=args.sender, show_decisions=not args.quiet))
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import staff as staff_cli
+from bot.commands import staff as staff_cli
 from bot.server.web.auth import digest, verify_password
 from bot.storage import Store
 from bot.storage.accounts import AccountStore

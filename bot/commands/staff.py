@@ -1,7 +1,7 @@
 """``frontdesk user add``, ``frontdesk token create|revoke|purge`` and ``frontdesk feedback
 export``.
 
-Each command is a plain function of parsed arguments (wired into ``bot.cli.main`` by
+Each command is a plain function of parsed arguments (wired into ``bot.cli`` by
 :func:`add_parsers`) over an async core that tests call directly.
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.cli.story_tests import run
+from bot.commands.story_tests import run
 from tests.conftest import TinyModels, app_config
 
 STORIES = """

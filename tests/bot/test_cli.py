@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.main import main
+from bot.cli import main
 from tests.conftest import REPO, TinyModels
 
 
@@ -109,7 +109,7 @@ def test_index_add_and_remove_change_the_index_without_a_rebuild(
 def test_training_reports_stories_that_contradict_each_other_with_both_places(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli.main import report_dialogue_conflicts
+    from bot.cli import report_dialogue_conflicts
 
     (tmp_path / "nlu.yml").write_text("nlu: []\n", encoding="utf-8")
     (tmp_path / "stories.yml").write_text(
