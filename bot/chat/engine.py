@@ -214,7 +214,8 @@ class DialogueEngine:
                 return Decision(loop, "form")
         if loop and prev == loop:
             return Decision(ACTION_LISTEN, "form")  # it asked its question
-        states = self.reader.from_events(tracker.applied_events(), tracker.initial_slots)
+        applied = tracker.applied_events()
+        states = self.reader.from_events(applied, tracker.initial_slots)
         # Right after the form rejected the message, something else must answer it.
         exclude = frozenset({loop}) if loop and rejected and just_heard else frozenset()
         ruled = self.rules.predict(states, user_turns=_session_user_turns(tracker), exclude=exclude)
@@ -223,7 +224,7 @@ class DialogueEngine:
                 # An interruption answered by a general rule: the form asks its question again.
                 return Decision(loop, "form")
             return Decision(ruled.action, "rule", ruled.rule)
-        remembered = self.stories.predict_for(tracker.applied_events(), tracker.initial_slots)
+        remembered = self.stories.predict_for(applied, tracker.initial_slots, states)
         if remembered is not None and remembered[0] not in exclude:
             return Decision(remembered[0], "story", remembered[1])
         if loop and not just_heard:

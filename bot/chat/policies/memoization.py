@@ -104,15 +104,19 @@ class MemoizationPolicy:
         return tuple(_freeze(s, self.reader, entities) for s in window)
 
     def predict_for(
-        self, events: Sequence[Event], initial_slots: Mapping[str, Any]
+        self,
+        events: Sequence[Event],
+        initial_slots: Mapping[str, Any],
+        states: Sequence[State] | None = None,
     ) -> tuple[str, str] | None:
-        """Look the conversation up without the turns only rules answered, then with them."""
+        """Look the conversation up without the turns only rules answered, then with them;
+        ``states`` are the events' states when the caller has read them already."""
         hidden = hide_rule_turns(events, self.story_actions)
         if len(hidden) != len(events):
             found = self.predict(self.reader.from_events(hidden, initial_slots))
             if found is not None:
                 return found
-        return self.predict(self.reader.from_events(events, initial_slots))
+        return self.predict(states or self.reader.from_events(events, initial_slots))
 
     def predict(self, states: Sequence[State]) -> tuple[str, str] | None:
         """The memoized next action and the story it comes from, or None."""

@@ -15,9 +15,10 @@ import pytest
 
 from bot.chat.policies.memoization import MemoizationPolicy
 from bot.chat.policies.states import StateReader
-from bot.chat.tracker import ACTION_LISTEN, Event, action_executed, slot_set, user_uttered
+from bot.chat.tracker import ACTION_LISTEN
 from retrieval.base.domain import Domain
 from retrieval.base.stories import read_story_file
+from tests.bot.chat.policies.helpers import Conversation
 
 DOMAIN = """
 intents: [greet, goodbye, affirm, deny, mood_great, mood_unhappy, bot_challenge, inform]
@@ -69,32 +70,6 @@ def memo(
     path = tmp_path / "stories.yml"
     path.write_text(stories_yaml.lstrip("\n"), encoding="utf-8")
     return MemoizationPolicy(read_story_file(path).stories, reader, **kwargs)
-
-
-class Conversation:
-    """A live conversation: customer turns and the actions the bot took."""
-
-    def __init__(self, reader: StateReader) -> None:
-        self.reader = reader
-        self.events: list[Event] = [action_executed("action_session_start")]
-
-    def user(self, intent: str, *entities: str) -> Conversation:
-        if self.events[-1].get("name") != ACTION_LISTEN:
-            self.events.append(action_executed(ACTION_LISTEN))
-        parse = {
-            "intent": {"name": intent, "confidence": 1.0},
-            "entities": [{"entity": e, "value": "x"} for e in entities],
-        }
-        self.events.append(user_uttered(intent, parse, message_id=None, channel="test"))
-        return self
-
-    def bot(self, *actions: str, policy: str | None = None) -> Conversation:
-        self.events.extend(action_executed(a, policy) for a in actions)
-        return self
-
-    def slot(self, name: str, value: Any) -> Conversation:
-        self.events.append(slot_set(name, value))
-        return self
 
 
 def next_action(policy: MemoizationPolicy, chat: Conversation) -> str | None:

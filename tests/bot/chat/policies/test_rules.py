@@ -16,18 +16,16 @@ from typing import Any
 import pytest
 
 from bot.chat.policies.rules import RulePolicy
-from bot.chat.policies.states import State, StateReader
+from bot.chat.policies.states import StateReader
 from bot.chat.tracker import (
     ACTION_LISTEN,
-    Event,
-    action_executed,
     active_loop,
     simple,
     slot_set,
-    user_uttered,
 )
 from retrieval.base.domain import Domain
 from retrieval.base.stories import read_story_file
+from tests.bot.chat.policies.helpers import Conversation
 
 DOMAIN = """
 intents: [greet, goodbye, affirm, deny, request, chitchat, inform, bot_challenge]
@@ -51,39 +49,6 @@ def policy(tmp_path: Path, reader: StateReader, rules_yaml: str) -> RulePolicy:
     path = tmp_path / "rules.yml"
     path.write_text(rules_yaml.lstrip("\n"), encoding="utf-8")
     return RulePolicy(read_story_file(path).rules, reader)
-
-
-class Conversation:
-    """A live conversation, written turn by turn, read into states as the engine reads it."""
-
-    def __init__(self, reader: StateReader) -> None:
-        self.reader = reader
-        self.events: list[Event] = [action_executed("action_session_start")]
-
-    def user(self, intent: str, *entities: str) -> Conversation:
-        if self.events[-1].get("name") != ACTION_LISTEN:
-            self.events.append(action_executed(ACTION_LISTEN))
-        parse: dict[str, Any] = {
-            "intent": {"name": intent, "confidence": 1.0},
-            "entities": [{"entity": e, "value": "x"} for e in entities],
-        }
-        self.events.append(user_uttered(intent, parse, message_id=None, channel="test"))
-        return self
-
-    def bot(self, *actions: str) -> Conversation:
-        self.events.extend(action_executed(a) for a in actions)
-        return self
-
-    def add(self, *events: Event) -> Conversation:
-        self.events.extend(events)
-        return self
-
-    def states(self) -> list[State]:
-        return self.reader.from_events(self.events, {})
-
-    @property
-    def user_turns(self) -> int:
-        return sum(e["event"] == "user" for e in self.events)
 
 
 def next_action(rules: RulePolicy, chat: Conversation, **kwargs: Any) -> str | None:
