@@ -8,6 +8,7 @@ the key, the value that arrived and the form that was expected.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -88,7 +89,30 @@ class Config:
     # creation (0: never).
     session_idle_minutes: float = 60.0
     api_token_days: float = 90.0
-    mask_pii_in_storage: bool = False
+    # Card numbers, IBANs, e-mail addresses and phone numbers are stored as [card], [iban]...;
+    # the bot still reads the original text for the turn it arrives in.
+    mask_pii_in_storage: bool = True
+    # Rasa's --jwt-secret: when set, the channel and /model/parse also take a
+    # "Authorization: Bearer <JWT>" signed with it (HS256).
+    jwt_secret: str = ""
+    # Behind a reverse proxy: the proxies' addresses or networks (CIDR). X-Forwarded-For is
+    # believed only from these peers; every other peer is the client itself.
+    trusted_proxies: tuple[str, ...] = ()
+    # Staff cookies carry Secure (sent over HTTPS only). Set false for plain-HTTP development
+    # on another host than this one.
+    cookie_secure: bool = True
+    # Pages that may open the chat widget (their Origin, e.g. https://shop.example.com).
+    # Empty: the server's own origin only; "*": any page.
+    widget_origins: tuple[str, ...] = ()
+    # A widget token expires this long after its session began.
+    widget_token_minutes: float = 24 * 60.0
+    # Open widget sockets at once per widget token and per client address.
+    widget_sockets_per_token: int = 4
+    widget_sockets_per_ip: int = 64
+    # /metrics needs "Authorization: Bearer <metrics_token>"; empty: loopback peers only.
+    metrics_token: str = ""
+    # A staff-saved answer goes into the index only after an admin approves it.
+    answers_need_approval: bool = False
     log_level: str = "INFO"
     log_format: str = "text"
     # Where `frontdesk serve` writes its process id, so `frontdesk reload` can signal it.
@@ -138,7 +162,25 @@ class Config:
             self.login_hash_concurrency >= 1,
             "a positive integer (each check holds 64 MiB while it runs)",
         )
-        for name in ("session_idle_minutes", "api_token_days"):
+        for name in ("widget_sockets_per_token", "widget_sockets_per_ip"):
+            value = getattr(self, name)
+            _check(value, name, value >= 1, "a positive integer")
+        for proxy in self.trusted_proxies:
+            _check(
+                proxy,
+                "trusted_proxies",
+                _is_network(proxy),
+                "IP addresses or CIDR networks, e.g. ['10.0.0.0/8', '127.0.0.1']",
+            )
+        for origin in self.widget_origins:
+            _check(
+                origin,
+                "widget_origins",
+                origin == "*"
+                or (origin.startswith(("http://", "https://")) and origin.count("/") == 2),
+                "origins like 'https://shop.example.com' (scheme and host, no path), or '*'",
+            )
+        for name in ("session_idle_minutes", "api_token_days", "widget_token_minutes"):
             value = getattr(self, name)
             _check(value, name, value >= 0, "a number >= 0 (0: no limit)")
         for name in ("batch_wait_ms", "action_timeout_s", "request_timeout_s"):
@@ -247,13 +289,30 @@ def _read_toml(file: Path) -> dict[str, Any]:
     # except for sections that hold their own structured settings (alerts, ...).
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        if key in {"server", "storage", "models", "policy", "limits", "actions", "logging"}:
+        if key in {
+            "server",
+            "storage",
+            "models",
+            "policy",
+            "limits",
+            "actions",
+            "logging",
+            "security",
+        }:
             if not isinstance(value, dict):
                 raise ConfigError(f"{file}: [{key}] must be a table, got {value!r}")
             flat.update(value)
         else:
             flat[key] = value
     return flat
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _check(value: Any, key: str, ok: bool, expected: str) -> None:
@@ -289,6 +348,13 @@ def _convert(key: str, value: Any, hint: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             return float(str(value).strip())
+        if text == "tuple[str, ...]":
+            # A TOML list, or a comma-separated environment string.
+            if isinstance(value, str):
+                return tuple(part.strip() for part in value.split(",") if part.strip())
+            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError
         if "Path" in text:
             return Path(str(value))
         if hint is str or text == "str":
@@ -301,7 +367,7 @@ def _convert(key: str, value: Any, hint: Any) -> Any:
             int: "an integer",
             float: "a number",
             str: "a string",
-        }.get(hint, text)
+        }.get(hint, "a list of strings" if text == "tuple[str, ...]" else text)
         raise ConfigError(
             f"setting {key}={value!r} is invalid: expected {expected} "
             f"(set it in frontdesk.toml or {ENV_PREFIX}{key.upper()})"

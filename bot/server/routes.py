@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.server.http import health, parse, rest
+from bot.server.http import health, openapi, parse, rest
 from bot.server.ops import api as ops_api
 from bot.server.ops import page as ops_page
-from bot.server.web import admin, console, conversations, feedback, login, widget
+from bot.server.web import admin, answers, audit, console, conversations, feedback, login, widget
 from bot.server.web.widget import STATIC
 
 
@@ -22,6 +22,8 @@ def setup_routes(app: web.Application) -> None:
     add("GET", "/healthz", health.healthz)
     add("GET", "/readyz", health.readyz)
     add("GET", "/metrics", health.metrics)
+    # The published API schema (OpenAPI 3.1)
+    add("GET", "/openapi.json", openapi.openapi_document)
     # Rasa-compatible channel and NLU
     add("GET", "/webhooks/rest/", rest.rest_status)
     add("GET", "/webhooks/rest", rest.rest_status)
@@ -55,12 +57,16 @@ def setup_routes(app: web.Application) -> None:
     add("POST", "/api/turns/{turn_id}/save-answer", feedback.save_answer)
     add("GET", "/api/feedback/corrections.csv", feedback.export_corrections)
     add("GET", "/api/feedback/answers.csv", feedback.export_answers)
+    add("GET", "/api/answers/pending", answers.pending_answers)
+    add("POST", "/api/answers/{answer_id}/approve", answers.approve_answer)
+    add("POST", "/api/answers/{answer_id}/reject", answers.reject_answer)
     add("GET", "/console/ws", console.console_events)
     # Admin
     add("GET", "/console/admin", admin.admin_page)
     add("GET", "/api/admin/users", admin.list_users)
     add("POST", "/api/admin/users", admin.add_user)
     add("PATCH", "/api/admin/users/{user_id}", admin.change_user)
+    add("GET", "/api/admin/audit", audit.audit_log)
     # Ops: sentiment and alerts
     add("GET", "/api/sentiment/series", ops_api.series)
     add("GET", "/api/sentiment/topics", ops_api.topics_now)
