@@ -30,7 +30,7 @@ h = 7.5                      # decision threshold (log-likelihood ratio); higher
 [[alerts.webhooks]]
 url = "https://hooks.slack.com/services/..."
 format = "slack"             # slack | json
-secret = "..."               # HMAC-SHA256 of the raw body in X-Frontdesk-Signature
+secret = "..."               # HMAC-SHA256 key for X-Frontdesk-Signature; required for json
 ```
 
 Every error names the key, the value that arrived and the form that was expected, like the
@@ -322,6 +322,16 @@ def _webhook(index: int, raw: Any) -> WebhookTarget:
     secret = table.get("secret", "")
     if not isinstance(secret, str):
         raise _fail(f"{key}.secret", secret, "a string (the HMAC-SHA256 key)")
+    # A JSON receiver can only tell our alerts from a forger's by the signature. Slack's
+    # incoming webhooks check no signature: there the URL itself is the secret.
+    if fmt == "json" and not secret.strip():
+        raise _fail(
+            f"{key}.secret",
+            secret,
+            "a shared secret for the X-Frontdesk-Signature HMAC, which a 'json' receiver "
+            "must check (make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+        )
     timeout = parse_duration(f"{key}.timeout", table.get("timeout", 5.0))
     return WebhookTarget(url=url, format=fmt, secret=secret, timeout_s=timeout)
 
