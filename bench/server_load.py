@@ -6,6 +6,10 @@ with messages from --messages (one customer per concurrent worker, as in real tr
 Prints one JSON line. Usage:
 
     python bench/server_load.py [--models models] [--requests 400] [--concurrency 1 16]
+        [--workers N --redis redis://127.0.0.1:6379/14]
+
+With ``--workers N`` it runs ``frontdesk serve --workers N`` (N processes on one port), which
+needs Redis beside the SQLite file; the memory figure adds up every worker.
 
 The issue's comparison with Rasa serves an intent model trained on BANKING77 and sends
 BANKING77's test questions:
@@ -111,6 +115,25 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float)
     raise SystemExit(f"not ready within {timeout}s")
 
 
+async def wait_every_worker(url: str, workers: int, timeout: float) -> None:
+    """Ready on fresh connections, which the kernel spreads over the workers' sockets."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        ready = 0
+        for _ in range(6 * workers):
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                try:
+                    async with session.get(f"{url}/readyz") as response:
+                        ready += response.status == 200
+                except aiohttp.ClientConnectionError:
+                    pass
+        if ready == 6 * workers:
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"not every one of {workers} workers was ready within {timeout}s")
+
+
 async def drive(
     url: str, messages: list[str], requests: int, concurrency: int, tag: str, start: int = 0
 ) -> dict[str, Any]:
@@ -165,7 +188,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "FRONTDESK_RATE_LIMIT_PER_SENDER": "0",
         "FRONTDESK_RATE_LIMIT_PER_IP": "0",
         "FRONTDESK_LOG_LEVEL": "WARNING",
+        "FRONTDESK_WORKERS": str(args.workers),
     }
+    if args.workers > 1:
+        env["FRONTDESK_REDIS_URL"] = args.redis
     if args.intent_model:
         env["FRONTDESK_INTENT_MODEL"] = str(args.intent_model.resolve())
         env["FRONTDESK_DATA_DIR"] = str(data_dir_with_templates(args.intent_model, workdir))
@@ -174,7 +200,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         [sys.executable, "-m", "bot", "serve"], cwd=REPO, env=env, stdout=subprocess.DEVNULL
     )
     try:
-        cold_start = await wait_ready(url, process, timeout=300)
+        await wait_ready(url, process, timeout=300)
+        if args.workers > 1:
+            await wait_every_worker(url, args.workers, timeout=300)
         cold_start = time.perf_counter() - started
         await drive(url, messages, 40, 4, "warmup")
         result: dict[str, Any] = {
@@ -183,6 +211,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "intent_model": str(args.intent_model or args.models / "intent"),
             "messages": str(args.messages or "data/eval/*"),
             "cold_start_s": round(cold_start, 2),
+            "workers": args.workers,
         }
         for level, concurrency in enumerate(args.concurrency):
             # Each level sends the messages after the previous level's (as far as the file
@@ -209,6 +238,10 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=REPO / "models")
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--workers", type=int, default=1, help="server processes on the port")
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379/14", help="shared state for --workers > 1"
+    )
     parser.add_argument("--intent-model", type=Path, default=None, help="serve this intent model")
     parser.add_argument("--messages", type=Path, default=None, help="CSV with a text column")
     args = parser.parse_args()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.commands import audit as audit_cli
 from bot.commands import staff as staff_cli
 from bot.commands import story_tests
 from bot.core.config import Config, ConfigError
@@ -165,7 +166,13 @@ def cmd_index_update(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.server.serve import serve
 
-    serve(_config(args, host=args.host, port=args.port))
+    config = _config(args, host=args.host, port=args.port, workers=args.workers)
+    if config.workers > 1:
+        from bot.server.workers import check_can_share
+
+        # Refused before any model loads or any worker starts.
+        check_can_share(config, config.workers)
+    serve(config)
     return 0
 
 
@@ -307,12 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers", type=int, help="server processes on the port (default 1; see README)"
+    )
     serve.set_defaults(run=cmd_serve)
 
     reload = commands.add_parser("reload", help="make a running server re-read models and data")
     reload.set_defaults(run=cmd_reload)
 
     staff_cli.add_parsers(commands)
+    audit_cli.add_parsers(commands)
     story_tests.add_parsers(commands)
 
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")

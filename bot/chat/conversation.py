@@ -2,14 +2,15 @@
 
 The order matters and is the product's promise: the customer's words are committed before any
 model runs, the reply is committed before it is sent, and the turns of one conversation are
-processed one at a time in arrival order.
+processed one at a time in arrival order. With ``sentiment_events`` on, the message's sentiment
+event for the ops monitor is committed with the reply; the listeners hear of the turn after.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,10 +19,11 @@ from bot.chat.execution import Outcome
 from bot.chat.handoff import HandoffPolicy
 from bot.chat.locks import ConversationLocks
 from bot.chat.nlu import ParseResult
-from bot.chat.pii import mask_pii
+from bot.chat.pii import mask_entities, mask_pii
 from bot.chat.tracker import REQUESTED_SLOT, Tracker, user_uttered
 from bot.core.messages import BotMessage, Reply
 from bot.storage import Conversation, Store, Turn, Understanding
+from bot.storage.ops_store import SentimentEvent, epoch
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class ConversationProcessor:
         handoff: HandoffPolicy | None = None,
         locks: ConversationLocks | None = None,
         staff_online: Callable[[], bool] | None = None,
+        sentiment_events: bool = False,
     ) -> None:
         self.store = store
         self.parser = parser
@@ -66,6 +69,8 @@ class ConversationProcessor:
         self.handoff = handoff or HandoffPolicy()
         # Whether anyone is in the staff console; None when there is no console (the CLI).
         self.staff_online = staff_online
+        # Store each answered message's sentiment event with its reply (the ops monitor's).
+        self.sentiment_events = sentiment_events
         self._locks = locks or ConversationLocks()
         # Messages inside handle() that have not reached the models yet (see upcoming()).
         self._before_parse = 0
@@ -172,7 +177,8 @@ class ConversationProcessor:
         except Exception:
             log.exception("understanding the message failed; answering without the models")
             parse = None
-        understanding = self._understanding(parse)
+        understanding = self._understanding(parse, text)
+        sentiment = self._sentiment_event(conversation, turn, parse)
         user_event = user_uttered(
             text,
             {**(parse.to_rasa() if parse else {"text": text}), "metadata": dict(metadata)},
@@ -191,7 +197,8 @@ class ConversationProcessor:
                 tuple(waiting.messages),
                 route="human",
                 understanding=understanding,
-                events=waiting.events,
+                events=self._stored_events(text, waiting.events),
+                sentiment=sentiment,
             )
             await self._notify(conversation_id, turn, parse, None)
             return Handled(conversation_id, turn.id, tuple(waiting.messages), "human", parse=parse)
@@ -229,7 +236,8 @@ class ConversationProcessor:
             slots=reply.slots,
             escalation_reason=reply.escalation_reason,
             understanding=understanding,
-            events=outcome.events,
+            events=self._stored_events(text, outcome.events),
+            sentiment=sentiment,
         )
         await self._notify(conversation_id, turn, parse, reply)
         return Handled(conversation_id, turn.id, reply.messages, reply.route, parse=parse)
@@ -244,18 +252,47 @@ class ConversationProcessor:
     def _staff_there(self) -> bool:
         return self.staff_online is None or self.staff_online()
 
-    def _understanding(self, parse: ParseResult | None) -> Understanding | None:
+    def _understanding(self, parse: ParseResult | None, text: str) -> Understanding | None:
         if parse is None:
             return None
         entities = parse.entities
         if self.mask_pii_in_storage:
-            entities = [_masked(e) for e in entities]
+            entities = mask_entities(text, entities)
         return Understanding(
             intent=parse.intent.label,
             confidence=parse.intent.confidence,
             sentiment=parse.sentiment.label if parse.sentiment else None,
             sentiment_score=parse.sentiment.confidence if parse.sentiment else None,
             entities=entities or None,
+        )
+
+    def _stored_events(
+        self, text: str, events: Sequence[Mapping[str, Any]]
+    ) -> Sequence[Mapping[str, Any]]:
+        """The tracker events as stored: the customer's words masked like the turn's text.
+
+        Slot events are kept as they are: a form that collected an address reads it back on
+        the next turn, from the stored tracker.
+        """
+        if not self.mask_pii_in_storage:
+            return events
+        return [_masked_user_event(text, e) if e.get("event") == "user" else e for e in events]
+
+    def _sentiment_event(
+        self, conversation: Conversation, turn: Turn, parse: ParseResult | None
+    ) -> SentimentEvent | None:
+        if not self.sentiment_events or parse is None or parse.sentiment is None:
+            return None
+        intent = parse.intent.label
+        return SentimentEvent(
+            turn_id=turn.id,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            intent=intent,
+            topic=self.engine.domain.category(intent),
+            sentiment=parse.sentiment.label,
+            score=parse.sentiment.confidence,
+            ts=epoch(turn.created_at),
         )
 
     async def _notify(
@@ -273,10 +310,18 @@ def message_id_of(turn: Turn) -> str | None:
     return turn.message_id
 
 
-def _masked(entity: Mapping[str, Any]) -> dict[str, Any]:
-    # Every string: Duckling-shaped entities repeat the raw text in ``text`` and
-    # ``additional_info``, not only in ``value``.
-    return {key: _mask_all(value) for key, value in entity.items()}
+def _masked_user_event(text: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    parse_data = dict(event.get("parse_data") or {})
+    entities = parse_data.pop("entities", None)
+    masked = _mask_all(parse_data)
+    if entities is not None:
+        masked["entities"] = mask_entities(text, entities)
+    return {
+        **event,
+        "text": mask_pii(str(event.get("text") or "")),
+        "parse_data": masked,
+        "metadata": _mask_all(event.get("metadata") or {}),
+    }
 
 
 def _mask_all(value: Any) -> Any:

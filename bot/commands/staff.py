@@ -1,8 +1,9 @@
 """``frontdesk user add``, ``frontdesk token create|revoke|purge`` and ``frontdesk feedback
 export``.
 
-Each command is a plain function of parsed arguments (wired into ``bot.cli`` by
-:func:`add_parsers`) over an async core that tests call directly.
+What they change is in the audit log with the client ``cli`` and no actor (the command line
+has no signed-in user). Each command is a plain function of parsed arguments (wired into
+``bot.cli`` by :func:`add_parsers`) over an async core that tests call directly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.server.web.auth import check_password, digest, hash_password, new_secre
 from bot.server.web.feedback import ANSWERS_FILE, CORRECTIONS_FILE, answers_csv, corrections_csv
 from bot.storage import Store
 from bot.storage.accounts import ROLES, AccountError, AccountStore, StaffUser
+from bot.storage.audit import CLI
 from bot.storage.feedback import FeedbackStore
 
 
@@ -36,7 +38,7 @@ async def add_user(config: Config, name: str, role: str, password: str) -> Staff
     try:
         password_hash = await asyncio.to_thread(hash_password, password, name)
         try:
-            return await AccountStore(store.engine).create_user(name, password_hash, role)
+            return await AccountStore(store.engine).create_user(name, password_hash, role, by=CLI)
         except AccountError as exc:
             raise ConfigError(str(exc)) from None
     finally:
@@ -60,7 +62,7 @@ async def create_token_with_id(config: Config, name: str) -> tuple[str, int]:
                 f"no active user {name!r}; add one with 'frontdesk user add {name} --role ROLE'"
             )
         token = new_secret()
-        token_id = await accounts.create_api_token(user.id, digest(token))
+        token_id = await accounts.create_api_token(user.id, digest(token), by=CLI)
         return token, token_id
     finally:
         await store.close()
@@ -72,11 +74,11 @@ async def revoke_tokens(config: Config, name: str | None, token_id: int | None) 
     try:
         accounts = AccountStore(store.engine)
         if token_id is not None:
-            return await accounts.revoke_tokens(token_id=token_id)
+            return await accounts.revoke_tokens(token_id=token_id, by=CLI)
         user = await accounts.user_by_name(name or "")
         if user is None:
             raise ConfigError(f"no user {name!r}; 'frontdesk user add' lists none by that name")
-        return await accounts.revoke_tokens(user_id=user.id)
+        return await accounts.revoke_tokens(user_id=user.id, by=CLI)
     finally:
         await store.close()
 

@@ -34,6 +34,9 @@ class Config:
     # Server
     host: str = "127.0.0.1"
     port: int = 8080
+    # Server processes on that port (`frontdesk serve --workers N`); more than one needs
+    # redis_url, and PostgreSQL for more than a little traffic.
+    workers: int = 1
     # Storage: SQLite by default; postgresql+asyncpg://... for several processes.
     database_url: str = "sqlite+aiosqlite:///var/frontdesk.sqlite3"
     redis_url: str = ""
@@ -140,7 +143,7 @@ class Config:
             "one of auto (the index build compares plain, vote and head on held-out "
             "questions), plain (nearest question), vote or head (the intent head)",
         )
-        for name in ("batch_max_size", "max_message_chars", "max_body_bytes"):
+        for name in ("workers", "batch_max_size", "max_message_chars", "max_body_bytes"):
             value = getattr(self, name)
             _check(value, name, value >= 1, "a positive integer")
         for name in (
@@ -165,6 +168,13 @@ class Config:
         for name in ("widget_sockets_per_token", "widget_sockets_per_ip"):
             value = getattr(self, name)
             _check(value, name, value >= 1, "a positive integer")
+        _check(
+            "<hidden>" if self.jwt_secret else "",
+            "jwt_secret",
+            not self.jwt_secret or len(self.jwt_secret) >= 32,
+            "at least 32 characters for HS256 (RFC 7518 3.2); make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        )
         for proxy in self.trusted_proxies:
             _check(
                 proxy,

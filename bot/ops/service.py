@@ -1,9 +1,15 @@
-"""The ops monitor: customer turns in, sentiment events and alerts out, all off the reply path.
+"""The ops monitor: customer turns in, alerts out, all off the reply path.
+
+A customer message's sentiment event is not this module's to write: the conversation processor
+commits it with the bot's reply (``Store.record_reply``), so a crash cannot lose it, and at
+start :meth:`OpsService.start` seeds the alert windows from the stored events, those the last
+process stored but never evaluated included.
 
 The turn listener only puts an item on a bounded queue (dropping the oldest when it is full,
-counted) and returns. One background task takes items in batches, records them, feeds the
-alert engine and persists what it decides; another lets time pass (quiet alerts resolve,
-gauges decay) and prunes events older than the retention.
+counted) and returns. One background task takes items in batches, feeds the alert engine and
+persists what it decides (recording first the items that arrive without a stored event: a
+replay's, a test's); another lets time pass (quiet alerts resolve, gauges decay) and prunes
+events older than the retention.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ class TurnItem:
     intent: str | None
     sentiment: str
     score: float | None
+    # True: the event is in the database already, written with the reply.
+    stored: bool = False
 
 
 class OpsMetrics:
@@ -146,6 +154,8 @@ class OpsService:
                 intent=parse.intent.label,
                 sentiment=parse.sentiment.label,
                 score=parse.sentiment.confidence,
+                # The processor stored it with the reply, under the same [alerts] setting.
+                stored=True,
             )
         )
 
@@ -236,7 +246,11 @@ class OpsService:
 
     async def process(self, items: list[TurnItem]) -> list[Transition]:
         domain = self.domain()
-        missing = [i.conversation_id for i in items if i.conversation_id not in self._channels]
+        missing = [
+            i.conversation_id
+            for i in items
+            if not i.stored and i.conversation_id not in self._channels
+        ]
         if missing:
             for conversation_id, channel in (await self.store.channels(missing)).items():
                 self._channels[conversation_id] = channel
@@ -255,7 +269,7 @@ class OpsService:
             )
             for i in items
         ]
-        await self.store.record(events)
+        await self.store.record([e for e, i in zip(events, items, strict=True) if not i.stored])
         changes: list[Transition] = []
         async with self._lock:
             for event in events:

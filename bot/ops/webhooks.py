@@ -9,6 +9,9 @@ sign), where ``v1`` is the HMAC-SHA256 of ``<t>.<raw body>`` under the receiver'
 cannot be replayed later. Each attempt is signed afresh. Requests also carry
 ``X-Frontdesk-Event`` and ``X-Frontdesk-Delivery`` (the same id on every retry of one
 notification). Redirects are not followed: a receiver that answers 3xx has refused it.
+
+Log lines name a receiver by its URL without credentials: no password, no ``token=`` value,
+no path of a Slack-format receiver (there the path is the secret).
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.core.redact import redact
 from bot.ops.config import AlertsConfig, WebhookTarget
 
 log = logging.getLogger(__name__)
@@ -164,7 +169,7 @@ class WebhookDispatcher:
                 result = await self.deliver(receiver.target, note)
                 self.on_result(result)
             except Exception:
-                log.exception("webhook delivery to %s failed", receiver.target.url)
+                log.exception("webhook delivery to %s failed", _shown(receiver.target))
             finally:
                 receiver.queue.task_done()
 
@@ -198,7 +203,7 @@ class WebhookDispatcher:
                     retry = response.status >= 500 or response.status in (408, 429)
                     log.warning(
                         "webhook %s answered %s (attempt %d/%d)",
-                        target.url,
+                        _shown(target),
                         response.status,
                         attempt + 1,
                         attempts,
@@ -206,8 +211,9 @@ class WebhookDispatcher:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning(
                     "webhook %s failed: %s (attempt %d/%d)",
-                    target.url,
-                    exc or type(exc).__name__,
+                    _shown(target),
+                    # aiohttp's errors name the URL they were given.
+                    redact(str(exc), _secrets(target)) or type(exc).__name__,
                     attempt + 1,
                     attempts,
                 )
@@ -219,3 +225,13 @@ class WebhookDispatcher:
                 )
                 await asyncio.sleep(delay)
         return "failed"
+
+
+def _secrets(target: WebhookTarget) -> tuple[str, ...]:
+    # Slack checks no signature: whoever has the URL's path can post to the channel.
+    path = urlsplit(target.url).path.strip("/") if target.format == "slack" else ""
+    return (target.secret, path)
+
+
+def _shown(target: WebhookTarget) -> str:
+    return redact(target.url, _secrets(target))

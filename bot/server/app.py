@@ -14,6 +14,7 @@ from bot.chat.conversation import TurnListener
 from bot.chat.locks import ConversationLocks
 from bot.core.config import Config
 from bot.core.metrics import Metrics
+from bot.core.redact import config_secrets, redact, url_secrets
 from bot.server.appkeys import (
     CONFIG,
     HUB,
@@ -88,7 +89,9 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         await client.ping()
     except Exception as exc:
         await client.aclose()
-        raise StoreError(f"cannot reach Redis at {url}: {exc}; fix redis_url") from exc
+        # The message reaches logs and the command line: the URL's password must not.
+        reason = redact(str(exc), url_secrets(url))
+        raise StoreError(f"cannot reach Redis at {redact(url)}: {reason}; fix redis_url") from exc
     app[REDIS] = client
     limits = app[LIMITS]
     for limiter in (limits.per_sender, limits.per_ip):
@@ -116,7 +119,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
                 staff_online=lambda: app[HUB].subscriber_count(STAFF_TOPIC) > 0,
             )
         except Exception as exc:
-            holder.error = f"{type(exc).__name__}: {exc}"
+            # /readyz shows this to whoever asks.
+            holder.error = redact(f"{type(exc).__name__}: {exc}", config_secrets(app[CONFIG]))
             log.error("loading the models failed: %s", holder.error)
             return
         app[METRICS].ready.set(1)

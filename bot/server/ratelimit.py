@@ -1,5 +1,6 @@
-"""Per-sender and per-IP rate limits (a token bucket per key, refilled continuously), and
-the sign-in lock (:class:`FailureLock`: wrong passwords in a row lock an account or address).
+"""Per-sender and per-IP rate limits (a token bucket per key, refilled continuously), the
+sign-in lock (:class:`FailureLock`: wrong passwords in a row lock an account or address), and
+:func:`client_address`, the one answer to "which address is this request from?".
 
 In one process the buckets live in memory. With ``redis_url`` set, every process takes its
 tokens from the same buckets in Redis, so N processes together still allow the limit once,
@@ -10,6 +11,8 @@ is back: the limits loosen for a while, but the chat never fails or waits on the
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import logging
 import math
 import time
@@ -17,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from aiohttp import web
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
@@ -255,3 +259,71 @@ class FailureLock:
         state.locks += 1
         state.locked_until = now + seconds
         return seconds
+
+
+# The client's address ---------------------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=16)
+def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _parse_ip(text: str) -> IPAddress | None:
+    """An address as a peer or an X-Forwarded-For hop writes it; None when it is not one.
+
+    Some proxies add the port ("203.0.113.7:5120", "[2001:db8::1]:443"); IPv4 peers of a
+    dual-stack socket arrive mapped ("::ffff:203.0.113.7") and are compared as IPv4.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else text
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    return any(address in network for network in networks)
+
+
+def client_address(request: web.Request) -> str:
+    """The address of the client behind ``request``, for limits and locks keyed by address.
+
+    The socket's peer, unless the peer is one of ``trusted_proxies``: then X-Forwarded-For is
+    read from the right (each proxy appends the address it got the request from) and the
+    first hop that is not a trusted proxy is the client. Hops further left were written by
+    the client itself and prove nothing; a header from an untrusted peer is ignored entirely,
+    so nobody can pick their own rate-limit bucket by sending one.
+    """
+    # Imported here: appkeys imports this module for its Limits.
+    from bot.server.appkeys import CONFIG
+
+    peer_text = request.remote or "-"
+    networks = _networks(request.app[CONFIG].trusted_proxies)
+    peer = _parse_ip(peer_text)
+    if peer is None or not networks or not _trusted(peer, networks):
+        return str(peer) if peer is not None else peer_text
+    hops = [
+        hop for header in request.headers.getall("X-Forwarded-For", ()) for hop in header.split(",")
+    ]
+    client = peer
+    for hop in reversed(hops):
+        address = _parse_ip(hop)
+        if address is None:
+            # Garbage written by a hop we trust to be a proxy: nothing left of it is reliable,
+            # so the nearest address known good is the client.
+            break
+        client = address
+        if not _trusted(address, networks):
+            break
+    return str(client)

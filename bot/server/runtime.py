@@ -31,6 +31,7 @@ from bot.chat.responses import Responder
 from bot.chat.retriever import IndexRetriever
 from bot.core.config import Config
 from bot.core.metrics import Metrics
+from bot.ops.config import parse_alerts
 from bot.storage import Store
 from retrieval.base.datafiles import load_yaml
 from retrieval.base.domain import Domain
@@ -275,6 +276,8 @@ async def load_runtime(
         handoff=handoff_policy(config),
         locks=locks,
         staff_online=staff_online,
+        # The same setting that turns the ops monitor on: it reads these events.
+        sentiment_events=parse_alerts(config.extra.get("alerts")).enabled,
     )
     nlu.expect(processor.upcoming)
     runtime = Runtime(config, executor, nlu, processor, loaded, actions, retriever)

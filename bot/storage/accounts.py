@@ -2,7 +2,8 @@
 widget's conversation tokens.
 
 Works on the conversation store's async engine (``AccountStore(store.engine)``), so these
-tables share one database with the conversations the widget's tokens open.
+tables share one database with the conversations the widget's tokens open. Changes made on a
+person's behalf (``by``: who, from where) write their audit event in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.storage.audit import Actor, record
 from bot.storage.records import Conversation
 from bot.storage.rows import aware, first, record_from_row
 from bot.storage.schema import conversations
@@ -75,13 +77,21 @@ def _check_role(role: str) -> str:
     return role
 
 
+async def _username(conn: AsyncConnection, user_id: int) -> str | None:
+    return (
+        await conn.execute(select(staff_users.c.username).where(staff_users.c.id == user_id))
+    ).scalar_one_or_none()
+
+
 class AccountStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     # Users -----------------------------------------------------------------------------
 
-    async def create_user(self, username: str, password_hash: str, role: str) -> StaffUser:
+    async def create_user(
+        self, username: str, password_hash: str, role: str, *, by: Actor | None = None
+    ) -> StaffUser:
         _check_role(role)
         try:
             async with self.engine.begin() as conn:
@@ -98,6 +108,7 @@ class AccountStore:
                         .returning(staff_users)
                     )
                 ).one()
+                await record(conn, "user_created", by=by, target=username, details={"role": role})
         except IntegrityError:
             raise AccountError(f"a user named {username!r} already exists") from None
         return _user(row)
@@ -130,6 +141,7 @@ class AccountStore:
         role: str | None = None,
         active: bool | None = None,
         password_hash: str | None = None,
+        by: Actor | None = None,
     ) -> StaffUser | None:
         changes: dict[str, Any] = {}
         if role is not None:
@@ -140,29 +152,50 @@ class AccountStore:
             changes["password_hash"] = password_hash
         async with self.engine.begin() as conn:
             before = (
-                await conn.execute(select(staff_users.c.role).where(staff_users.c.id == user_id))
+                await conn.execute(
+                    select(staff_users.c.username, staff_users.c.role, staff_users.c.active).where(
+                        staff_users.c.id == user_id
+                    )
+                )
             ).first()
+            if before is None:
+                return None
             if changes:
                 await conn.execute(
                     update(staff_users).where(staff_users.c.id == user_id).values(**changes)
                 )
-            new_role = role is not None and before is not None and before.role != role
+            new_role = role is not None and before.role != role
+            ended: dict[str, int] = {}
             if password_hash is not None or new_role:
                 # A new password or role ends every session and token issued under the old
                 # one: whoever held them must sign in again and get new ones.
-                await conn.execute(
+                sessions = await conn.execute(
                     delete(staff_sessions).where(staff_sessions.c.user_id == user_id)
                 )
-                await conn.execute(
+                tokens = await conn.execute(
                     update(api_tokens)
                     .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
                     .values(revoked_at=utcnow())
                 )
+                ended = {
+                    "sessions_ended": int(sessions.rowcount or 0),
+                    "tokens_revoked": int(tokens.rowcount or 0),
+                }
             elif active is False:
                 # A disabled account is signed out everywhere at once.
-                await conn.execute(
+                sessions = await conn.execute(
                     delete(staff_sessions).where(staff_sessions.c.user_id == user_id)
                 )
+                ended = {"sessions_ended": int(sessions.rowcount or 0)}
+            target = before.username
+            if new_role:
+                details = {"from": before.role, "to": role, **ended}
+                await record(conn, "role_change", by=by, target=target, details=details)
+            if password_hash is not None:
+                await record(conn, "password_change", by=by, target=target, details=ended)
+            if active is not None and active != bool(before.active):
+                action = "user_enabled" if active else "user_disabled"
+                await record(conn, action, by=by, target=target, details=ended)
         return await self.get_user(user_id)
 
     # Sessions and API tokens -----------------------------------------------------------
@@ -235,7 +268,9 @@ class AccountStore:
                 delete(staff_sessions).where(staff_sessions.c.token_hash == token_hash)
             )
 
-    async def create_api_token(self, user_id: int, token_hash: str) -> int:
+    async def create_api_token(
+        self, user_id: int, token_hash: str, *, by: Actor | None = None
+    ) -> int:
         """Store a token's digest; returns the token's id (for ``frontdesk token revoke``)."""
         async with self.engine.begin() as conn:
             row = (
@@ -245,6 +280,8 @@ class AccountStore:
                     .returning(api_tokens.c.id)
                 )
             ).one()
+            owner = await _username(conn, user_id)
+            await record(conn, "token_create", by=by, target=str(row.id), details={"user": owner})
         return int(row.id)
 
     async def token_user(
@@ -270,19 +307,32 @@ class AccountStore:
             return [_token(row) for row in await conn.execute(query)]
 
     async def revoke_tokens(
-        self, *, user_id: int | None = None, token_id: int | None = None
+        self,
+        *,
+        user_id: int | None = None,
+        token_id: int | None = None,
+        by: Actor | None = None,
     ) -> int:
         """Revoke a user's tokens, or one token by id; returns how many were still live."""
         if (user_id is None) == (token_id is None):
             raise ValueError("give exactly one of user_id and token_id")
         where = api_tokens.c.user_id == user_id if token_id is None else api_tokens.c.id == token_id
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(api_tokens)
-                .where(where, api_tokens.c.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
-        return int(result.rowcount or 0)
+            revoked = (
+                await conn.execute(
+                    update(api_tokens)
+                    .where(where, api_tokens.c.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                    .returning(api_tokens.c.id, api_tokens.c.user_id)
+                )
+            ).all()
+            # Revoking nothing changed nothing, so there is nothing to record.
+            for token in revoked:
+                owner = await _username(conn, token.user_id)
+                await record(
+                    conn, "token_revoke", by=by, target=str(token.id), details={"user": owner}
+                )
+        return len(revoked)
 
     async def purge_expired(self, token_max_age: timedelta | None = None) -> tuple[int, int]:
         """Delete ended sessions, and revoked tokens and those older than ``token_max_age``;

@@ -5,7 +5,7 @@ Reads and the staff-only writes (claims, notes, ratings) run on the conversation
 async engine (``EscalationStore(store.engine)``), so consoles and widgets reading a
 transcript do not queue behind the chat's writes. What changes the conversation itself (an
 agent's reply, a resolve or hand back) goes through :class:`bot.storage.Store`, with the
-chat's own writes.
+chat's own writes. A claim writes its audit event in its own transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage.audit import Actor, record
 from bot.storage.handoff import ACTIVE_ESCALATION
 from bot.storage.records import Conversation, Escalation, Turn
 from bot.storage.rows import aware, first
@@ -176,18 +177,31 @@ class EscalationStore:
                 )
         return items
 
-    async def claim(self, escalation_id: int, assignee: str) -> Escalation:
+    async def claim(
+        self, escalation_id: int, assignee: str, *, by: Actor | None = None
+    ) -> Escalation:
+        """Claim for ``assignee``; ``by`` is who asked (the assignee when not given)."""
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(escalations)
-                .where(
-                    escalations.c.id == escalation_id,
-                    escalations.c.status.in_(ACTIVE_ESCALATION),
+            claimed = (
+                await conn.execute(
+                    update(escalations)
+                    .where(
+                        escalations.c.id == escalation_id,
+                        escalations.c.status.in_(ACTIVE_ESCALATION),
+                    )
+                    .values(status="claimed", assignee=assignee, updated_at=utcnow())
+                    .returning(escalations.c.conversation_id)
                 )
-                .values(status="claimed", assignee=assignee, updated_at=utcnow())
-            )
-            if result.rowcount == 0:
+            ).first()
+            if claimed is None:
                 raise EscalationError(f"escalation {escalation_id} is not open")
+            await record(
+                conn,
+                "claim",
+                by=by or Actor(assignee),
+                target=claimed.conversation_id,
+                details={"escalation": escalation_id, "assignee": assignee},
+            )
         found = await self.escalation(escalation_id)
         assert found is not None
         return found

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from bot.storage.audit import Actor, event_insert
 from bot.storage.records import Escalation, Turn
 from bot.storage.rows import record_from_row
 from bot.storage.schema import conversations, escalations, turns
@@ -27,7 +28,12 @@ def _insert_turn(conn: Connection, values: dict[str, Any]) -> Turn:
 
 
 def add_agent_turn(
-    conn: Connection, conversation_id: str, author: str, text: str, now: datetime
+    conn: Connection,
+    conversation_id: str,
+    author: str,
+    text: str,
+    now: datetime,
+    by: Actor | None = None,
 ) -> Turn:
     turn = _insert_turn(
         conn,
@@ -42,6 +48,11 @@ def add_agent_turn(
     conn.execute(
         update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now)
     )
+    conn.execute(
+        event_insert(
+            "reply", by=by or Actor(author), target=conversation_id, details={"turn": turn.id}
+        )
+    )
     return turn
 
 
@@ -54,6 +65,7 @@ def close_handoff(
     notice: str,
     author: str,
     now: datetime,
+    by: Actor | None = None,
 ) -> Escalation | None:
     """Close the conversation's active escalations, set its status and tell the customer in a
     system turn (route and event ``escalation_status``). Returns the latest escalation it
@@ -83,6 +95,14 @@ def close_handoff(
             "payload": {"custom": {"event": escalation_status, "by": author}},
             "created_at": now,
         },
+    )
+    conn.execute(
+        event_insert(
+            "resolve" if escalation_status == "resolved" else "handback",
+            by=by or Actor(author),
+            target=conversation_id,
+            details={"escalations": ids},
+        )
     )
     if not ids:
         return None

@@ -4,6 +4,10 @@ Defined on the conversation store's ``metadata`` so ``Store.open`` creates them 
 Events carry their time as whole epoch seconds (``ts``) so bucketing by time is integer
 arithmetic that SQLite and PostgreSQL do the same way. They are pruned after the configured
 retention; the turns they come from are not (those belong to the conversations).
+
+An event is written in the transaction that stores the bot's reply to its turn (see
+``Store.record_reply``), so a crash loses both or neither; a unique index on ``turn_id`` keeps it
+to one event per turn whoever writes it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Float,
     Index,
@@ -20,6 +25,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
+    func,
+    inspect,
+    select,
 )
 
 from bot.storage.schema import metadata
@@ -41,6 +50,7 @@ sentiment_events = Table(
 )
 Index("ix_sentiment_events_ts", sentiment_events.c.ts)
 Index("ix_sentiment_events_topic_ts", sentiment_events.c.topic, sentiment_events.c.ts)
+ONE_EVENT_PER_TURN = Index("uq_sentiment_events_turn", sentiment_events.c.turn_id, unique=True)
 
 ops_alerts = Table(
     "ops_alerts",
@@ -66,3 +76,19 @@ ops_alerts = Table(
     Column("resolved_by", String(64), nullable=True),
 )
 Index("ix_ops_alerts_state", ops_alerts.c.state, ops_alerts.c.rule, ops_alerts.c.scope)
+
+
+def upgrade(conn: Connection) -> None:
+    """Give a database made before the unique index on ``turn_id`` its index.
+
+    ``metadata.create_all`` creates missing tables with their indexes but leaves an existing
+    table as it is. Should an older database hold two events for one turn (two processes
+    answering the same message at once could do that), the later copies go: the index could
+    not be made otherwise.
+    """
+    present = {index["name"] for index in inspect(conn).get_indexes(sentiment_events.name)}
+    if ONE_EVENT_PER_TURN.name in present:
+        return
+    first = select(func.min(sentiment_events.c.id)).group_by(sentiment_events.c.turn_id)
+    conn.execute(delete(sentiment_events).where(sentiment_events.c.id.not_in(first)))
+    ONE_EVENT_PER_TURN.create(conn)

@@ -20,7 +20,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Insert
 
 from bot.storage.ops_schema import ops_alerts, sentiment_events
 from bot.storage.rows import aware, first, record_from_row
@@ -118,6 +120,39 @@ class Alert:
         }
 
 
+def event_row(event: SentimentEvent) -> dict[str, Any]:
+    return {
+        "turn_id": event.turn_id,
+        "conversation_id": event.conversation_id,
+        "channel": event.channel[:32],
+        "intent": event.intent,
+        "topic": event.topic[:128],
+        "sentiment": event.sentiment,
+        "score": event.score,
+        "negative": event.negative,
+        "ts": int(event.ts),
+    }
+
+
+# Built once, like the store's statements. A turn that has its event already keeps it: the
+# reply's transaction and a replayed or repeated submission may both carry it.
+_INSERT_EVENTS: dict[str, Insert] = {
+    "sqlite": sqlite.insert(sentiment_events).on_conflict_do_nothing(
+        index_elements=[sentiment_events.c.turn_id]
+    ),
+    "postgresql": postgresql.insert(sentiment_events).on_conflict_do_nothing(
+        index_elements=[sentiment_events.c.turn_id]
+    ),
+}
+
+
+def insert_events(conn: Connection, events: Sequence[SentimentEvent]) -> None:
+    """Store events in the caller's transaction, once per turn."""
+    if events:
+        statement = _INSERT_EVENTS.get(conn.dialect.name, insert(sentiment_events))
+        conn.execute(statement, [event_row(e) for e in events])
+
+
 def alert_from_row(row: Any) -> Alert:
     return record_from_row(Alert, row, details=dict(row.details or {}))
 
@@ -145,23 +180,9 @@ class OpsStore:
         )
 
     async def record(self, events: Sequence[SentimentEvent]) -> None:
-        if not events:
-            return
-        rows = [
-            {
-                "turn_id": e.turn_id,
-                "conversation_id": e.conversation_id,
-                "channel": e.channel[:32],
-                "intent": e.intent,
-                "topic": e.topic[:128],
-                "sentiment": e.sentiment,
-                "score": e.score,
-                "negative": e.negative,
-                "ts": int(e.ts),
-            }
-            for e in events
-        ]
-        await self.transactions.run(lambda conn: conn.execute(insert(sentiment_events), rows))
+        """Store events whose turns have none yet (a turn's event is never doubled)."""
+        if events:
+            await self.transactions.run(lambda conn: insert_events(conn, events))
 
     async def events_since(self, since: float) -> list[tuple[float, str, bool]]:
         """(ts, topic, negative) of every event at or after ``since``, oldest first."""

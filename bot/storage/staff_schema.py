@@ -1,8 +1,11 @@
 """Tables for people: staff accounts, their sessions and API tokens, and what staff add to
-conversations (notes, intent corrections, saved answers) and what customers add after a
-hand-off (ratings), plus the widget's conversation tokens.
+conversations (notes, intent corrections, saved answers and those awaiting approval) and what
+customers add after a hand-off (ratings), plus the widget's conversation tokens and the audit
+log of what staff did.
 
-Defined on the conversation store's ``metadata``, so ``Store.open`` creates them with the rest.
+Defined on the conversation store's ``metadata``, so ``Store.open`` creates them with the rest;
+``create_all`` adds a missing table to an existing database but never a column to an existing
+table, so later additions are new tables rather than new columns.
 Secrets (session ids, API tokens, conversation tokens) are stored only as SHA-256 digests:
 they are long random strings, so a fast hash is enough and a database leak reveals none.
 """
@@ -10,6 +13,7 @@ they are long random strings, so a fast hash is enough and a database leak revea
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     DateTime,
@@ -101,6 +105,46 @@ saved_answers = Table(
     Column("author", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# A staff reply saved as an answer while ``answers_need_approval`` is on: it waits here, out of
+# the index, until an admin approves it (then it is copied to saved_answers) or rejects it.
+pending_answers = Table(
+    "pending_answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("qa_id", String(64), nullable=False),
+    Column("turn_id", Integer, ForeignKey("turns.id", ondelete="SET NULL"), nullable=True),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("intent", String(128), nullable=True),
+    Column("author", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # pending | approved | rejected
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("reviewed_by", String(64), nullable=True),
+    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_pending_answers_status", pending_answers.c.status, pending_answers.c.id)
+
+# What staff did, one row per action. Plain strings rather than foreign keys: the record must
+# outlive the user, token or conversation it names.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    # Who did it; empty for a failed sign-in (nobody was signed in) and for the CLI.
+    Column("actor", String(64), nullable=True),
+    Column("action", String(32), nullable=False),
+    # What it was done to: a conversation id, a username, a token id, an answer id.
+    Column("target", String(128), nullable=True),
+    # The client's address, or "cli" for the command line.
+    Column("client", String(64), nullable=True),
+    Column("details", JSON, nullable=True),
+)
+Index("ix_audit_events_at", audit_events.c.at)
+Index("ix_audit_events_action", audit_events.c.action, audit_events.c.id)
+Index("ix_audit_events_actor", audit_events.c.actor, audit_events.c.id)
 
 ratings = Table(
     "ratings",

@@ -1,7 +1,8 @@
 """The conversation store: every read and write of conversation state goes through here.
 
-Writes that belong together (a reply, the slots it set, the escalation it opened) happen in
-one transaction, so a failure leaves either all of it or none of it.
+Writes that belong together (a reply, the slots it set, the escalation it opened, the
+sentiment event of the message it answers) happen in one transaction, so a failure or a crash
+leaves either all of it or none of it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.core.messages import BotMessage
-from bot.storage import handoff
+from bot.storage import handoff, ops_schema
+from bot.storage.audit import Actor
+from bot.storage.ops_store import SentimentEvent, insert_events
 from bot.storage.records import Conversation, Escalation, Turn, Understanding
 from bot.storage.rows import record_from_row
 from bot.storage.schema import conversations, escalations, metadata, tracker_events, turns
@@ -93,7 +96,9 @@ class Store:
             options.update(
                 pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=pool_timeout_s
             )
-        engine = create_async_engine(url, **options)
+        # Parameters stay out of logs and error messages: they carry customers' words, session
+        # hashes and CSRF tokens, which a DEBUG log or a traceback must not spill.
+        engine = create_async_engine(url, hide_parameters=True, **options)
         if url.startswith("sqlite"):
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         store = cls(engine, transactions_for(url, engine, _sqlite_pragmas))
@@ -257,9 +262,11 @@ class Store:
         user_route: bool = True,
         understanding: Understanding | None = None,
         events: Sequence[Mapping[str, Any]] = (),
+        sentiment: SentimentEvent | None = None,
     ) -> list[Turn]:
-        """Store the bot's reply, its slots, the dialogue's events, any escalation and what
-        the models made of the customer's message, in one transaction."""
+        """Store the bot's reply, its slots, the dialogue's events, any escalation, what the
+        models made of the customer's message and its sentiment event for the ops monitor, in
+        one transaction: an answered message always has its event, even after a crash."""
         now = utcnow()
         bot_rows = [
             {
@@ -297,6 +304,8 @@ class Store:
                 conn.execute(_INSERT_EVENT, event_rows)
             if user_changes:
                 conn.execute(_UPDATE_TURN, {"_turn_id": user_turn_id, **user_changes})
+            if sentiment is not None:
+                insert_events(conn, [sentiment])
             if escalation_reason:
                 conn.execute(
                     insert(escalations),
@@ -361,11 +370,14 @@ class Store:
     # What staff write ------------------------------------------------------------------
     # The SQL is in bot.storage.handoff; running it here queues it with the chat's writes.
 
-    async def add_agent_turn(self, conversation_id: str, author: str, text: str) -> Turn:
-        """A reply a person on the staff wrote, shown to the customer as it is."""
+    async def add_agent_turn(
+        self, conversation_id: str, author: str, text: str, *, by: Actor | None = None
+    ) -> Turn:
+        """A reply a person on the staff wrote, shown to the customer as it is; audited as
+        ``by`` (the author when not given) in the same transaction."""
         now = utcnow()
         return await self.transactions.run(
-            lambda conn: handoff.add_agent_turn(conn, conversation_id, author, text, now)
+            lambda conn: handoff.add_agent_turn(conn, conversation_id, author, text, now, by)
         )
 
     async def close_handoff(
@@ -376,6 +388,7 @@ class Store:
         conversation_status: str,
         notice: str,
         author: str,
+        by: Actor | None = None,
     ) -> Escalation | None:
         """Resolve or hand back, with the customer's notice, in one transaction, so no one
         sees the new status without it (see :func:`bot.storage.handoff.close_handoff`)."""
@@ -389,6 +402,7 @@ class Store:
                 notice=notice,
                 author=author,
                 now=now,
+                by=by,
             )
         )
 
@@ -428,7 +442,13 @@ async def _create_tables(engine: AsyncEngine, attempts: int = 3) -> None:
                 if conn.dialect.name == "postgresql":
                     # Serialise schema creation across processes for this transaction.
                     await conn.execute(text("SELECT pg_advisory_xact_lock(7351003)"))
+                elif conn.dialect.name == "sqlite":
+                    # The same for SQLite: the write lock, taken before looking, makes the
+                    # others wait (busy timeout) instead of creating the same table meanwhile,
+                    # which under load could lose every retry.
+                    await conn.exec_driver_sql("BEGIN IMMEDIATE")
                 await conn.run_sync(metadata.create_all)
+                await conn.run_sync(ops_schema.upgrade)
             return
         except (OperationalError, ProgrammingError, IntegrityError) as exc:
             if "already exists" not in str(exc) or attempt == attempts - 1:

@@ -89,6 +89,8 @@ class SQLiteThread:
     def __init__(self, path: str, pragmas: Callable[..., None]) -> None:
         self.engine: Engine = create_engine(
             f"sqlite:///{path}",
+            # As the store's engine: customers' words and tokens stay out of logs and errors.
+            hide_parameters=True,
             pool_size=1,
             max_overflow=0,
             # Every use ends in a commit or a rollback (Engine.begin), so the pool's own

@@ -129,3 +129,41 @@ def test_training_reports_stories_that_contradict_each_other_with_both_places(
     stderr = capsys.readouterr().err
     assert f"{tmp_path / 'stories.yml'}:2 story 'happy' continues with 'utter_hello'" in stderr
     assert f"{tmp_path / 'stories.yml'}:6 story 'grumpy' continues with 'utter_go_away'" in stderr
+
+
+def test_audit_export_writes_the_log_as_json_lines_from_a_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import json
+
+    from bot.storage import Store
+    from bot.storage.audit import Actor, AuditLog
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'frontdesk.sqlite3'}"
+    monkeypatch.setenv("FRONTDESK_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+
+    async def record() -> None:
+        store = await Store.open(url)
+        try:
+            log = AuditLog(store.engine)
+            await log.record("login", by=Actor("ann", "10.0.0.1"))
+            await log.record("login_failed", by=Actor(None, "10.0.0.2"), target="mallory")
+        finally:
+            await store.close()
+
+    asyncio.run(record())
+    out = tmp_path / "audit.jsonl"
+    assert main(["audit", "export", "--since", "2000-01-01", "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["action"], e["actor"], e["client"]) for e in lines] == [
+        ("login", "ann", "10.0.0.1"),
+        ("login_failed", None, "10.0.0.2"),
+    ]
+    assert '"events": 2' in capsys.readouterr().err
+
+    assert main(["audit", "export", "--since", "2999-01-01"]) == 0
+    assert capsys.readouterr().out == "", "nothing that recent"
+    assert main(["audit", "export", "--since", "last week"]) == 2
+    assert "--since: expected an ISO 8601 date or time" in capsys.readouterr().err

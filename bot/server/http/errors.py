@@ -51,6 +51,16 @@ def from_exception(request: web.Request, exc: BaseException) -> web.StreamRespon
     if isinstance(exc, PoolTimeout):
         # Overload, not a bug: every database connection stayed busy (on SQLite there is one).
         return error_response(503, "the store is busy; retry shortly", headers={"Retry-After": "1"})
+    if isinstance(exc, OverflowError):
+        # A number or date from the request that Python or the database cannot hold (a row id
+        # past 64 bits, a time past the year 9999): the input is wrong, so it is a 400. The
+        # traceback still goes to the log, where a handler that should have checked shows.
+        log.warning("out-of-range input on %s %s", request.method, request.path, exc_info=exc)
+        return error_response(
+            400,
+            f"a number or date in the request is out of range ({exc}): ids are whole numbers "
+            "below 2**63, times lie between the years 1 and 9999 in UTC",
+        )
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc

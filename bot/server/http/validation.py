@@ -21,6 +21,9 @@ from bot.server.http.errors import ApiError
 MAX_DEPTH = 32
 MAX_MESSAGE_ID_CHARS = 128
 MAX_SENDER_CHARS = 255
+# Row ids are 64-bit integers in every store; a larger one names no row (and SQLite raises).
+MAX_ROW_ID = 2**63 - 1
+_ROW_ID = re.compile(r"[0-9]{1,19}")
 # NUL and UTF-16 surrogates: no database text column or UTF-8 encoder accepts them.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -101,12 +104,32 @@ def check_storable(text: str, where: str, *, headers: Mapping[str, str] | None =
 
 
 def _name(where: str) -> str:
-    return where if where.startswith(("a key", "body", "query", "form")) else f"field {where!r}"
+    return (
+        where
+        if where.startswith(("a key", "a query", "body", "query", "path", "form"))
+        else f"field {where!r}"
+    )
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 4xx saying what is wrong with it."""
-    if request.content_type not in ("application/json", "text/plain", ""):
+def path_id(request: web.Request, name: str) -> int:
+    """A numeric id from the URL: plain digits up to :data:`MAX_ROW_ID`. Anything else names
+    no row, so it is a 404 like an id that does not exist."""
+    raw = request.match_info[name]
+    if _ROW_ID.fullmatch(raw) and 1 <= int(raw) <= MAX_ROW_ID:
+        return int(raw)
+    what = name.removesuffix("_id").replace("_", " ")
+    raise ApiError(404, f"no {what} {raw[:80]!r}: ids are whole numbers from 1 to {MAX_ROW_ID}")
+
+
+async def json_object(request: web.Request, *, json_only: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or a 4xx saying what is wrong with it.
+
+    Rasa's clients may send JSON as text/plain or with no type; ``json_only`` refuses those
+    where a cross-site page could post them (a browser form can send text/plain, never
+    application/json without a CORS preflight).
+    """
+    accepted = ("application/json",) if json_only else ("application/json", "text/plain", "")
+    if request.content_type not in accepted:
         raise ApiError(415, f"expected Content-Type application/json, got {request.content_type}")
     raw = await request.read()
     if not raw.strip():

@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from typing_extensions import TypedDict
 
 from bot.core.config import ConfigError
 from bot.ops.config import parse_duration
 from bot.ops.engine import OVERALL, STATES
 from bot.server.appkeys import OPS
 from bot.server.http.errors import ApiError
+from bot.server.http.validation import path_id
 from bot.server.web.auth import Principal, api
 from bot.storage.ops_store import Point, from_epoch
 
@@ -30,6 +32,86 @@ BUCKETS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 DEFAULT_RANGE = {60: 3600, 300: 6 * 3600, 900: 24 * 3600, 3600: 7 * 86400, 86400: 30 * 86400}
 MAX_POINTS = 5000
 MAX_LIMIT = 500
+
+
+# The bodies below, read by /openapi.json ----------------------------------------------
+
+
+class SeriesPoint(TypedDict):
+    t: str
+    ts: int
+    volume: int
+    negative: int
+    share: float | None
+
+
+class TopicSeries(TypedDict):
+    topic: str
+    points: list[SeriesPoint]
+
+
+class Series(TypedDict):
+    bucket: str
+    bucket_s: int
+    since: str
+    until: str
+    series: list[TopicSeries]
+
+
+class TopicSummary(TypedDict):
+    topic: str
+    volume: int
+    negative: int
+    share: float
+
+
+class TopicsNow(TypedDict):
+    window_s: float
+    topics: list[TopicSummary]
+
+
+class ExampleTurn(TypedDict):
+    conversation_id: str
+    turn_id: int
+    channel: str
+    intent: str | None
+    topic: str
+    sentiment: str
+    score: float | None
+    text: str
+    at: str
+    url: str
+
+
+class Examples(TypedDict):
+    examples: list[ExampleTurn]
+
+
+class Alert(TypedDict):
+    id: int
+    rule: str
+    topic: str
+    state: str
+    message: str
+    share: float | None
+    peak_share: float | None
+    baseline: float | None
+    volume: int | None
+    details: Any
+    opened_at: str | None
+    last_seen_at: str | None
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+
+
+class Alerts(TypedDict):
+    alerts: list[Alert]
+
+
+class AlertChanged(TypedDict):
+    alert: Alert
 
 
 def _now() -> float:
@@ -234,11 +316,7 @@ async def alerts(request: web.Request, principal: Principal) -> web.Response:
 
 
 def _alert_id(request: web.Request) -> int:
-    raw = request.match_info["alert_id"]
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(404, f"no alert {raw!r}") from None
+    return path_id(request, "alert_id")
 
 
 @api(*OPS_ROLES)

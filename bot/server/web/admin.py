@@ -3,6 +3,9 @@
 GET   /api/admin/users            list
 POST  /api/admin/users            {"username", "password", "role"}
 PATCH /api/admin/users/{id}       {"role"?, "active"?, "password"?}
+
+The page also shows the answers waiting for approval (:mod:`.answers`) and the latest audit
+events (:mod:`.audit`). Every change here is recorded in the audit log by the account store.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.server.http.errors import ApiError
-from bot.server.http.validation import json_object, text_field
+from bot.server.http.validation import json_object, path_id, text_field
 from bot.server.web import pages
 from bot.server.web.auth import (
     ADMIN_ROLES,
@@ -23,7 +26,7 @@ from bot.server.web.auth import (
     hash_password,
     page,
 )
-from bot.server.web.stores import account_store
+from bot.server.web.stores import account_store, actor
 from bot.storage.accounts import AccountError
 
 MIN_PASSWORD_CHARS = 8
@@ -35,9 +38,29 @@ def check_password(password: str) -> str:
     return password
 
 
+# Filled by console.js from /api/answers/pending and /api/admin/audit. Their messages are live
+# regions without role=status: the page keeps one status, the user list's.
+PENDING_SECTION = (
+    '<section aria-labelledby="pending-title"><h2 id="pending-title">Answers awaiting approval</h2>'
+    '<p id="pending-status" aria-live="polite"></p>'
+    '<ul id="pending-answers" class="pending"></ul></section>'
+)
+AUDIT_SECTION = (
+    '<section aria-labelledby="audit-title"><h2 id="audit-title">Audit log</h2>'
+    '<p id="audit-status" aria-live="polite"></p>'
+    '<table class="audit" aria-labelledby="audit-title"><thead><tr>'
+    '<th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th>'
+    '<th scope="col">Target</th><th scope="col">From</th><th scope="col">Details</th>'
+    '</tr></thead><tbody id="audit-rows"></tbody></table>'
+    '<p><a href="/api/admin/audit?format=jsonl" download="audit.jsonl">'
+    "Download the audit log (JSON lines)</a></p></section>"
+)
+
+
 @page(*ADMIN_ROLES)
 async def admin_page(request: web.Request, principal: Principal) -> web.StreamResponse:
-    return pages.layout("Users", pages.ADMIN_BODY, principal=principal, page="admin")
+    body = pages.ADMIN_BODY + PENDING_SECTION + AUDIT_SECTION
+    return pages.layout("Users", body, principal=principal, page="admin")
 
 
 @api(*ADMIN_ROLES)
@@ -54,7 +77,9 @@ async def add_user(request: web.Request, principal: Principal) -> web.Response:
     role = check_role(text_field(body, "role", max_chars=16) or "")
     password_hash = await asyncio.to_thread(hash_password, password)
     try:
-        user = await account_store(request.app).create_user(username, password_hash, role)
+        user = await account_store(request.app).create_user(
+            username, password_hash, role, by=actor(request, principal.username)
+        )
     except AccountError as exc:
         raise ApiError(409, str(exc)) from None
     return web.json_response({"user": user.public()}, status=201)
@@ -63,10 +88,7 @@ async def add_user(request: web.Request, principal: Principal) -> web.Response:
 @api(*ADMIN_ROLES)
 async def change_user(request: web.Request, principal: Principal) -> web.Response:
     store = account_store(request.app)
-    try:
-        user_id = int(request.match_info["user_id"])
-    except ValueError:
-        raise ApiError(404, f"no user {request.match_info['user_id']!r}") from None
+    user_id = path_id(request, "user_id")
     if await store.get_user(user_id) is None:
         raise ApiError(404, f"no user {user_id}")
     body = await json_object(request)
@@ -87,6 +109,6 @@ async def change_user(request: web.Request, principal: Principal) -> web.Respons
         changes.get("active") is False or changes.get("role", "admin") != "admin"
     ):
         raise ApiError(400, "you cannot disable or demote your own account")
-    user = await store.update_user(user_id, **changes)
+    user = await store.update_user(user_id, **changes, by=actor(request, principal.username))
     assert user is not None
     return web.json_response({"user": user.public()})

@@ -1,7 +1,7 @@
 """Staff authentication: argon2 password hashes, database sessions, bearer tokens, CSRF, roles.
 
-- A session is a random token in an HttpOnly, SameSite=Strict cookie (Secure whenever the
-  request is not plain HTTP to a loopback address); the database keeps only its SHA-256.
+- A session is a random token in an HttpOnly, SameSite=Strict, Secure cookie (Secure unless
+  ``cookie_secure = false``); the database keeps only its SHA-256.
 - Each session has a CSRF token: pages carry it in ``<meta name="csrf-token">`` and in hidden
   form fields; state-changing JSON requests made with the cookie must send it back in the
   ``X-CSRF-Token`` header. Requests with ``Authorization: Bearer`` carry no ambient authority
@@ -32,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from bot.server.appkeys import CONFIG
 from bot.server.http.errors import ApiError
-from bot.server.ratelimit import FailureLock, retry_after_header
+from bot.server.ratelimit import FailureLock, client_address, retry_after_header
 from bot.server.web.stores import account_store
 from bot.storage.accounts import ROLES, StaffUser
 
@@ -284,21 +284,14 @@ def page(
 
 # Cookies -------------------------------------------------------------------------------
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
 
 def cookie_secure(request: web.Request) -> bool:
-    """Secure cookies everywhere except plain HTTP to a loopback address (development and
-    tests); ``cookie_secure = true|false`` in the config overrides the rule."""
-    setting = request.app[CONFIG].extra.get("cookie_secure")
-    if isinstance(setting, bool):
-        return setting
-    if isinstance(setting, str) and setting.strip().lower() in {"true", "false", "1", "0"}:
-        return setting.strip().lower() in {"true", "1"}
-    if request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https":
-        return True
-    host = request.url.host or ""
-    return host not in _LOOPBACK
+    """Whether staff cookies carry Secure: yes unless ``cookie_secure = false``.
+
+    Browsers keep Secure cookies on http://127.0.0.1 and http://localhost (trustworthy
+    origins), so only plain-HTTP development on another host needs the setting.
+    """
+    return request.app[CONFIG].cookie_secure
 
 
 def session_hours(app: web.Application) -> float:
@@ -408,7 +401,7 @@ async def attempt_login(request: web.Request, username: str, password: str) -> S
     or the address is locked, 503 while every password check slot stays busy."""
     guard = login_guard(request.app)
     account = f"user:{username.casefold()}"
-    address = f"ip:{request.remote or '-'}"
+    address = f"ip:{client_address(request)}"
     wait = guard.addresses.begin(address)
     if wait:
         raise _locked(wait, "this address")

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired
 
 from aiohttp import web
+from typing_extensions import TypedDict
 
 from bot.server.appkeys import CONFIG, HUB, RUNTIME, STORE
 from bot.server.events import STAFF_TOPIC
 from bot.server.http.errors import ApiError
-from bot.server.http.validation import json_object, text_field
+from bot.server.http.rest import Button
+from bot.server.http.validation import json_object, path_id, text_field
 from bot.server.runtime import NotReadyError
 from bot.server.web.auth import AGENT_ROLES, STAFF_ROLES, Principal, api
 from bot.server.web.live import conversation_changed, staff_turn
-from bot.server.web.stores import account_store, escalation_store, feedback_store
+from bot.server.web.stores import account_store, actor, escalation_store, feedback_store
 from bot.storage import Conversation
 from bot.storage.escalations import EscalationError, EscalationStore, QueueItem
 from bot.storage.handoff import ACTIVE_ESCALATION
@@ -39,17 +41,125 @@ RESOLVED_NOTICE = "This conversation has been resolved by our team."
 HANDED_BACK_NOTICE = "You're chatting with the Northwind Goods assistant again."
 
 
+# The bodies below, read by /openapi.json ----------------------------------------------
+
+
+class TextBody(TypedDict):
+    text: str
+
+
+class ClaimBody(TypedDict, total=False):
+    """Empty to claim for yourself; an agent's name to assign it (admins and agents)."""
+
+    assignee: str | None
+
+
+class StaffTurn(TypedDict):
+    id: int
+    role: str
+    text: str
+    created_at: str
+    client_id: NotRequired[str]
+    buttons: NotRequired[list[Button]]
+    image: NotRequired[str]
+    intent: str | None
+    confidence: float | None
+    sentiment: str | None
+    sentiment_score: float | None
+    route: str | None
+    answer_source: str | None
+    retrieval_score: float | None
+    reply_to: int | None
+    entities: list[dict[str, Any]] | None
+    corrected_intent: NotRequired[str | None]
+
+
+class LastMessage(TypedDict):
+    role: str
+    text: str
+    created_at: str | None
+
+
+class QueueEntry(TypedDict):
+    id: int
+    conversation_id: str
+    channel: str
+    reason: str
+    status: str
+    assignee: str | None
+    created_at: str | None
+    waiting_s: float
+    last_message: LastMessage | None
+    last_customer_at: str | None
+    sentiment: str | None
+
+
+class EscalationQueue(TypedDict):
+    escalations: list[QueueEntry]
+
+
+class Claimed(TypedDict):
+    id: int
+    status: str
+    assignee: str | None
+
+
+class ConversationInfo(TypedDict):
+    id: str
+    channel: str
+    sender_id: str
+    status: str
+    slots: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+
+
+class EscalationInfo(TypedDict):
+    id: int
+    reason: str
+    status: str
+    assignee: str | None
+    created_at: str | None
+    resolved_at: str | None
+    rating: int | None
+
+
+class Note(TypedDict):
+    id: int
+    author: str
+    text: str
+    created_at: str | None
+
+
+class ConversationDetail(TypedDict):
+    conversation: ConversationInfo
+    escalation: EscalationInfo | None
+    turns: list[StaffTurn]
+    notes: list[Note]
+    intents: list[str]
+
+
+class TurnAdded(TypedDict):
+    turn: StaffTurn
+
+
+class NoteAdded(TypedDict):
+    note: Note
+
+
+class Closed(TypedDict):
+    conversation_id: str
+    status: str
+    escalation_id: int | None
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
 def int_param(request: web.Request, name: str) -> int:
     """A numeric id from the URL; anything else names nothing, so 404."""
-    raw = request.match_info[name]
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(404, f"no {name.replace('_', ' ')} {raw!r}") from None
+    return path_id(request, name)
 
 
 async def conversation_or_404(store: EscalationStore, conversation_id: str) -> Conversation:
@@ -122,7 +232,9 @@ async def claim(request: web.Request, principal: Principal) -> web.Response:
     if await store.escalation(escalation_id) is None:
         raise ApiError(404, f"no escalation {escalation_id}")
     try:
-        escalation = await store.claim(escalation_id, assignee)
+        escalation = await store.claim(
+            escalation_id, assignee, by=actor(request, principal.username)
+        )
     except EscalationError as exc:
         raise ApiError(409, f"{exc}; reload the queue") from None
     await conversation_changed(request.app, escalation.conversation_id)
@@ -186,11 +298,12 @@ async def reply(request: web.Request, principal: Principal) -> web.Response:
     text = text_field(body, "text", max_chars=request.app[CONFIG].max_message_chars)
     assert text is not None
     escalation = await store.latest_escalation(conversation.id)
+    by = actor(request, principal.username)
     if escalation is not None and escalation.status == "open":
         # Answering an unclaimed escalation claims it, so two agents do not both answer.
         with contextlib.suppress(EscalationError):
-            await store.claim(escalation.id, principal.username)
-    turn = await request.app[STORE].add_agent_turn(conversation.id, principal.username, text)
+            await store.claim(escalation.id, principal.username, by=by)
+    turn = await request.app[STORE].add_agent_turn(conversation.id, principal.username, text, by=by)
     await conversation_changed(request.app, conversation.id)
     return web.json_response({"turn": staff_turn(turn)}, status=201)
 
@@ -229,6 +342,7 @@ async def _close(request: web.Request, principal: Principal, *, resolve: bool) -
         conversation_status="resolved" if resolve else "bot",
         notice=RESOLVED_NOTICE if resolve else HANDED_BACK_NOTICE,
         author=principal.username,
+        by=actor(request, principal.username),
     )
     await conversation_changed(request.app, conversation.id)
     return web.json_response(

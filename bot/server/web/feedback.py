@@ -2,6 +2,7 @@
 
     POST /api/turns/{id}/correction       {"intent"}: right intent for a customer turn
     POST /api/turns/{id}/save-answer      {"question"?, "intent"?}: reply → Q&A index
+                                          (201), or → pending (202) with answers_need_approval
     GET  /api/feedback/corrections.csv    (ops, admin)
     GET  /api/feedback/answers.csv        (ops, admin)
 
@@ -9,6 +10,9 @@
 - Saved answers: CSV ``question,answer,intent``, the Q&A format (``frontdesk index build``).
 - A cell that a spreadsheet would run as a formula (it starts with = + - @) gets a leading
   apostrophe in both files.
+- With ``answers_need_approval`` a saved answer waits, outside the index, until an admin
+  approves it (:mod:`.answers`); approving puts it in the index through :func:`add_to_index`,
+  the path a saved answer takes at once otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import csv
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -26,8 +31,11 @@ from bot.server.http.errors import ApiError
 from bot.server.http.validation import json_object, text_field
 from bot.server.web.auth import AGENT_ROLES, Principal, api
 from bot.server.web.conversations import int_param, intent_labels
-from bot.server.web.stores import escalation_store, feedback_store
+from bot.server.web.stores import actor, escalation_store, feedback_store
 from bot.storage.feedback import Correction, SavedAnswer
+
+if TYPE_CHECKING:
+    from retrieval.base.qa import QAPair
 
 CORRECTIONS_FILE = "corrections.csv"
 ANSWERS_FILE = "answers.csv"
@@ -74,7 +82,9 @@ async def correct_intent(request: web.Request, principal: Principal) -> web.Resp
     known = intent_labels(request)
     if known and intent not in known:
         raise ApiError(400, f"field 'intent': {intent!r} is not one of the model's intents")
-    correction = await feedback_store(request.app).correct(turn, intent, principal.username)
+    correction = await feedback_store(request.app).correct(
+        turn, intent, principal.username, by=actor(request, principal.username)
+    )
     await request.app[HUB].publish(
         STAFF_TOPIC, {"type": "changed", "conversation_id": turn.conversation_id}
     )
@@ -90,6 +100,31 @@ async def correct_intent(request: web.Request, principal: Principal) -> web.Resp
         },
         status=201,
     )
+
+
+def answer_index(request: web.Request) -> Any:
+    """The live answer index; 409 when the bot has none to add to."""
+    index = request.app[RUNTIME].get().index
+    if index is None:
+        raise ApiError(
+            409, "the bot has no answer index; build one with 'frontdesk index build' first"
+        )
+    return index
+
+
+async def add_to_index(request: web.Request, pair: QAPair) -> None:
+    """Put ``pair`` into the live index and save the index to disk: the bot answers from it
+    at once, and after a restart."""
+    runtime = request.app[RUNTIME].get()
+    index = answer_index(request)
+    config = request.app[CONFIG]
+
+    def add_and_save() -> None:
+        index.add([pair])
+        index.save(config.index_path)
+
+    # The model thread encodes the question; the index is searched by the same thread.
+    await asyncio.get_running_loop().run_in_executor(runtime.executor, add_and_save)
 
 
 @api(*AGENT_ROLES)
@@ -111,26 +146,19 @@ async def save_answer(request: web.Request, principal: Principal) -> web.Respons
             raise ApiError(400, "no customer question precedes this reply; send 'question'")
         question = previous.text
         intent = intent or previous.intent
-    runtime = request.app[RUNTIME].get()
-    index = runtime.index
-    if index is None:
-        raise ApiError(
-            409, "the bot has no answer index; build one with 'frontdesk index build' first"
-        )
     pair = QAPair(
         id=stable_id(question), question=question.strip(), answer=turn.text, intent=intent
     )
-    config = request.app[CONFIG]
-    loop = asyncio.get_running_loop()
-
-    def add_and_save() -> None:
-        index.add([pair])
-        index.save(config.index_path)
-
-    # The model thread encodes the question; the index is searched by the same thread.
-    await loop.run_in_executor(runtime.executor, add_and_save)
-    saved = await feedback_store(request.app).save_answer(
-        pair.id, pair.question, pair.answer, pair.intent, principal.username, turn.id
+    feedback = feedback_store(request.app)
+    by = actor(request, principal.username)
+    if request.app[CONFIG].answers_need_approval:
+        pending = await feedback.add_pending(
+            pair.id, pair.question, pair.answer, pair.intent, principal.username, turn.id, by=by
+        )
+        return web.json_response({"answer": pending.public()}, status=202)
+    await add_to_index(request, pair)
+    saved = await feedback.save_answer(
+        pair.id, pair.question, pair.answer, pair.intent, principal.username, turn.id, by=by
     )
     return web.json_response(
         {
@@ -139,6 +167,7 @@ async def save_answer(request: web.Request, principal: Principal) -> web.Respons
                 "question": saved.question,
                 "answer": saved.answer,
                 "intent": saved.intent,
+                "status": "live",
             }
         },
         status=201,

@@ -5,6 +5,8 @@ POST /console/login       username, password, csrf_token, next → session cooki
 POST /api/login           {"username", "password"} → {"user", "csrf_token"} + cookie
 POST /console/logout      ends the session (form post with the session's csrf_token)
 GET  /api/me              who am I (any staff role; session or bearer token)
+
+Sign-ins, failed sign-ins (with the name tried) and sign-outs go into the audit log.
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ from bot.server.web.auth import (
     set_cookie,
     start_session,
 )
+from bot.server.web.stores import actor, audit_log
+from bot.storage.accounts import StaffUser
+
+
+async def _signed_in(request: web.Request, user: StaffUser, via: str) -> None:
+    await audit_log(request.app).record(
+        "login", by=actor(request, user.username), details={"via": via}
+    )
+
+
+async def _refused(request: web.Request, username: str, via: str) -> None:
+    # Nobody is signed in yet, so there is no actor: the name tried is the target.
+    await audit_log(request.app).record(
+        "login_failed", by=actor(request, None), target=username, details={"via": via}
+    )
 
 
 def _safe_next(value: object) -> str:
@@ -85,23 +102,27 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         username = ""
         return again(exc.message[:1].upper() + exc.message[1:] + ".", exc.status, retry)
     if user is None:
+        await _refused(request, username, "form")
         return again("Wrong username or password.", 401)
     response = web.HTTPFound(next_url)
     await start_session(request, response, user)
+    await _signed_in(request, user, "form")
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
     raise response
 
 
 async def api_login(request: web.Request) -> web.Response:
     """JSON sign-in for scripts and tests: sets the session cookie, returns the CSRF token."""
-    body = await json_object(request)
+    body = await json_object(request, json_only=True)
     username = text_field(body, "username", max_chars=64) or ""
     password = text_field(body, "password", max_chars=1024) or ""
     user = await attempt_login(request, username.strip(), password)
     if user is None:
+        await _refused(request, username.strip(), "api")
         raise ApiError(401, "wrong username or password")
     response = web.json_response({})
     csrf = await start_session(request, response, user)
+    await _signed_in(request, user, "api")
     response.text = json.dumps({"user": user.public(), "csrf_token": csrf})
     return response
 
@@ -112,6 +133,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
         await check_form_csrf(request, principal, await request.post())
     response = web.HTTPFound("/console/login")
     await end_session(request, response, principal)
+    if principal is not None and principal.via == "session":
+        await audit_log(request.app).record("logout", by=actor(request, principal.username))
     raise response
 
 

@@ -2,23 +2,37 @@
 
     GET  /widget.js, /widget.css   the embeddable widget (CORS-open, no build step)
     GET  /                         a demo shop page with the widget on it
-    POST /widget/session           {"token"?} → {"token"}: a new (or the same, still valid)
-                                   unguessable conversation token; only its SHA-256 is stored
-    GET  /widget/ws?token=T&after=N  the live chat
+    POST /widget/session           {"token"?} → {"token", "resumed"}: the same token while it
+                                   is valid, else a new unguessable one (only its SHA-256 is
+                                   stored); a token expires widget_token_minutes after its
+                                   session began
+    GET  /widget/turns?after=N     the visible turns; the token in X-Conversation-Token
+    GET  /widget/ws?after=N        the live chat; the token in the first frame
+
+Tokens stay out of URLs, which proxies and access logs keep. Pages from other origins than
+this server's may use the session endpoint and the socket only when listed in
+``widget_origins``; any other gets a 403 naming its origin.
 
 WebSocket protocol (JSON text frames):
 
-    client → {"type": "message", "text", "client_id"}   stored once per client_id, so a resend
+    client → {"type": "auth", "token"}                  first, within AUTH_TIMEOUT_S
+             {"type": "message", "text", "client_id"}   stored once per client_id, so a resend
                                                          after a reconnect is not duplicated
              {"type": "rating", "score": 1..5}           after a resolved hand-off
     server → {"type": "turn", "id", "role", "text", "buttons"?, "client_id"?, "created_at"}
              {"type": "status", "status", "rating_requested"}
              {"type": "typing", "on"}
-             {"type": "error", "error", "client_id"?, "retry"}
+             {"type": "error", "error", "code"?, "client_id"?, "retry"}
              {"type": "rated", "score"}
 
-On connect the server sends every visible turn with an id above ``after`` (the last one the
-client has), then keeps pushing new ones: nothing is lost across a reconnect, nothing repeats.
+A refused socket gets an error frame with a ``code`` and is closed with a matching close
+code: auth_required 4400, token_unknown and token_expired 4401 (start a new session),
+auth_timeout 4408, too_many_sockets 4429 (widget_sockets_per_token, widget_sockets_per_ip).
+A socket open when its token expires is closed the same way.
+
+Once authenticated the server sends every visible turn with an id above ``after`` (the last
+one the client has), then keeps pushing new ones: nothing is lost across a reconnect, nothing
+repeats.
 """
 
 from __future__ import annotations
@@ -27,16 +41,23 @@ import asyncio
 import contextlib
 import html
 import logging
+import weakref
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
+from yarl import URL
 
 from bot.server.appkeys import CONFIG, HUB, LIMITS, RUNTIME
 from bot.server.events import conversation_topic
 from bot.server.http.errors import ApiError
 from bot.server.http.validation import decode_json
-from bot.server.ratelimit import retry_after_header
+from bot.server.ratelimit import client_address, retry_after_header
 from bot.server.runtime import NotReadyError
 from bot.server.web.auth import SECURITY_HEADERS, digest, new_secret
 from bot.server.web.live import conversation_changed, widget_turn
@@ -50,8 +71,9 @@ CHANNEL = "widget"
 STATIC = Path(__file__).resolve().parent / "static"
 VISIBLE_ROLES = ("user", "bot", "agent", "system")
 CLIENT_ID_MAX = 128
+TOKEN_HEADER = "X-Conversation-Token"
+# With Access-Control-Allow-Origin set to the one origin allowed (see cors_headers).
 CORS = {
-    "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "600",
@@ -104,22 +126,72 @@ async def demo_page(request: web.Request) -> web.Response:
     )
 
 
+# Origins ---------------------------------------------------------------------------------
+
+
+def _normal_origin(text: str) -> str | None:
+    """``scheme://host[:port]`` in one spelling (lower case, no default port); None for an
+    Origin that is not one (browsers send "null" from sandboxed frames and file: pages)."""
+    try:
+        url = URL(text.strip())
+        if url.scheme not in {"http", "https"} or not url.host:
+            return None
+        return str(url.origin()).lower()
+    except ValueError:
+        return None
+
+
+def _own_origin(request: web.Request, origin: str) -> bool:
+    # Host and port only, as the console does: behind a proxy that ends TLS the app sees
+    # http while the page is https, and both name this server.
+    netloc = urlsplit(origin).netloc.lower()
+    return bool(netloc) and netloc == request.host.lower()
+
+
+def allowed_origin(request: web.Request) -> str | None:
+    """The request's Origin when it may use the widget, None when it sent none (not a
+    browser, so there is no page to protect); ApiError 403 for any other origin."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    listed = request.app[CONFIG].widget_origins
+    if _own_origin(request, origin) or "*" in listed:
+        return origin
+    normal = _normal_origin(origin)
+    if normal is not None and normal in {_normal_origin(o) for o in listed}:
+        return origin
+    raise ApiError(
+        403,
+        f"the page at origin {origin!r} may not use this chat widget: only this server's own "
+        "pages and those listed in the setting widget_origins may; add it there, e.g. "
+        f"widget_origins = [{origin!r}] in frontdesk.toml or FRONTDESK_WIDGET_ORIGINS={origin}",
+        headers={"Vary": "Origin"},
+    )
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    """CORS headers that name ``origin`` (one :func:`allowed_origin` let through) and no other."""
+    if origin is None:
+        return {"Vary": "Origin"}
+    return {"Vary": "Origin", "Access-Control-Allow-Origin": origin, **CORS}
+
+
 async def session_preflight(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers=CORS)
+    return web.Response(status=204, headers=cors_headers(allowed_origin(request)))
 
 
-async def _check_rate(
-    request: web.Request, key: str, what: str, *, per_sender: bool = False
-) -> None:
-    limits = request.app[LIMITS]
-    limiter = limits.per_sender if per_sender else limits.per_ip
+async def _check_rate(request: web.Request, key: str, what: str, headers: dict[str, str]) -> None:
+    limiter = request.app[LIMITS].per_ip
     wait = await limiter.check(key)
     if wait:
         raise ApiError(
             429,
             f"too many requests from {what}: the limit is {limiter.per_minute} a minute",
-            headers={"Retry-After": retry_after_header(wait), **CORS},
+            headers={"Retry-After": retry_after_header(wait), **headers},
         )
+
+
+# Tokens --------------------------------------------------------------------------------
 
 
 async def create_conversation(store: AccountStore, app: web.Application) -> tuple[str, str]:
@@ -133,37 +205,80 @@ async def create_conversation(store: AccountStore, app: web.Application) -> tupl
     return token, conversation.id
 
 
+class TokenRefused(Exception):
+    """A widget token that opens nothing: ``code`` is token_unknown or token_expired."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def expires_at(app: web.Application, conversation: Conversation) -> datetime | None:
+    """When the conversation's token stops working: widget_token_minutes after the session
+    began (a token and its conversation are made together); None when tokens never expire."""
+    minutes = app[CONFIG].widget_token_minutes
+    return conversation.created_at + timedelta(minutes=minutes) if minutes > 0 else None
+
+
+async def token_conversation(app: web.Application, token: str) -> Conversation:
+    """The conversation a token opens; TokenRefused when it is unknown or has expired."""
+    conversation = await account_store(app).conversation_for_token(digest(token))
+    if conversation is None:
+        raise TokenRefused(
+            "token_unknown", "unknown conversation token: POST /widget/session for a new one"
+        )
+    ends = expires_at(app, conversation)
+    if ends is not None and ends <= datetime.now(UTC):
+        minutes = app[CONFIG].widget_token_minutes
+        raise TokenRefused(
+            "token_expired",
+            f"the conversation token expired (tokens last {minutes:g} minutes from the start "
+            "of their session, the setting widget_token_minutes): POST /widget/session "
+            "for a new one",
+        )
+    return conversation
+
+
 async def widget_session(request: web.Request) -> web.Response:
+    headers = cors_headers(allowed_origin(request))
     store = account_store(request.app)
     body: dict[str, Any] = {}
     if request.can_read_body:
         raw = await request.read()
         if raw.strip():
-            decoded = decode_json(raw, headers=CORS)
+            decoded = decode_json(raw, headers=headers)
             if isinstance(decoded, dict):
                 body = decoded
     token = body.get("token")
     if isinstance(token, str) and token:
-        conversation = await store.conversation_for_token(digest(token))
-        if conversation is not None:
-            return web.json_response({"token": token, "resumed": True}, headers=CORS)
-    await _check_rate(request, f"widget-session:{request.remote or '-'}", "this address")
+        with contextlib.suppress(TokenRefused):
+            await token_conversation(request.app, token)
+            return web.json_response({"token": token, "resumed": True}, headers=headers)
+    address = client_address(request)
+    await _check_rate(request, f"widget-session:{address}", "this address", headers)
     token, _ = await create_conversation(store, request.app)
-    return web.json_response({"token": token, "resumed": False}, status=201, headers=CORS)
+    return web.json_response({"token": token, "resumed": False}, status=201, headers=headers)
 
 
 async def conversation_of(request: web.Request, token: str | None) -> Conversation:
     if not token:
-        raise ApiError(401, "a conversation token is required: POST /widget/session first")
-    conversation = await account_store(request.app).conversation_for_token(digest(token))
-    if conversation is None:
-        raise ApiError(401, "unknown conversation token: POST /widget/session for a new one")
-    return conversation
+        raise ApiError(
+            401,
+            f"a conversation token is required in the {TOKEN_HEADER} header: "
+            "POST /widget/session first",
+        )
+    try:
+        return await token_conversation(request.app, token)
+    except TokenRefused as exc:
+        raise ApiError(401, exc.message) from None
 
 
 async def widget_turns(request: web.Request) -> web.Response:
-    """The conversation's visible turns for a token (``X-Conversation-Token``), after ``after``."""
-    conversation = await conversation_of(request, request.headers.get("X-Conversation-Token"))
+    """The conversation's visible turns for a token (``X-Conversation-Token``), after ``after``.
+
+    The token travels in a header, never the URL, which proxies and access logs keep."""
+    conversation = await conversation_of(request, request.headers.get(TOKEN_HEADER))
     after = _after(request.query.get("after"))
     turns = await escalation_store(request.app).turns_after(conversation.id, after, VISIBLE_ROLES)
     return web.json_response({"turns": [widget_turn(t) for t in turns]})
@@ -171,9 +286,12 @@ async def widget_turns(request: web.Request) -> web.Response:
 
 def _after(raw: str | None) -> int:
     try:
-        return max(0, int(raw or 0))
+        value = max(0, int(raw or 0))
     except ValueError:
         raise ApiError(400, "'after' must be a turn id (an integer)") from None
+    if value > 2**63 - 1:
+        raise ApiError(400, "'after' must be a turn id below 2**63")
+    return value
 
 
 class WidgetConnection:
@@ -185,8 +303,10 @@ class WidgetConnection:
         ws: web.WebSocketResponse,
         conversation: Conversation,
         after: int,
+        address: str,
     ) -> None:
         self.app = request.app
+        self.address = address
         self.request = request
         self.ws = ws
         self.conversation_id = conversation.id
@@ -242,7 +362,7 @@ class WidgetConnection:
             return
         limits = self.app[LIMITS]
         for limiter, key in (
-            (limits.per_ip, self.request.remote or "-"),
+            (limits.per_ip, self.address),
             (limits.per_sender, f"{CHANNEL}:{self.sender_id}"),
         ):
             wait = await limiter.check(key)
@@ -302,14 +422,155 @@ class WidgetConnection:
         await self.ws.send_json(event)
 
 
+# Sockets -------------------------------------------------------------------------------
+
+# How long a new socket may take to send its auth frame before it is closed.
+AUTH_TIMEOUT_S = 5.0
+
+# Close codes (4000-4999 are the application's), each after an error frame with its code.
+CLOSE_BAD_AUTH = 4400  # auth_required: the first frame was not {"type": "auth", "token"}
+CLOSE_TOKEN = 4401  # token_unknown, token_expired: POST /widget/session, then reconnect
+CLOSE_AUTH_TIMEOUT = 4408  # auth_timeout: no first frame in time
+CLOSE_TOO_MANY = 4429  # too_many_sockets: per token or per address
+
+
+@dataclass(slots=True)
+class SocketCounts:
+    """Open widget sockets per token and per client address. They live in this process's
+    memory, so with several processes each allows the caps on its own."""
+
+    per_token: int
+    per_ip: int
+    auth_timeout_s: float = AUTH_TIMEOUT_S
+    tokens: Counter[str] = field(default_factory=Counter)
+    addresses: Counter[str] = field(default_factory=Counter)
+
+
+_counts: weakref.WeakKeyDictionary[web.Application, SocketCounts] = weakref.WeakKeyDictionary()
+
+
+def socket_counts(app: web.Application) -> SocketCounts:
+    counts = _counts.get(app)
+    if counts is None:
+        config = app[CONFIG]
+        counts = _counts[app] = SocketCounts(
+            config.widget_sockets_per_token, config.widget_sockets_per_ip
+        )
+    return counts
+
+
+@contextlib.contextmanager
+def _holding(counter: Counter[str], key: str) -> Iterator[None]:
+    counter[key] += 1
+    try:
+        yield
+    finally:
+        counter[key] -= 1
+        if counter[key] <= 0:
+            del counter[key]
+
+
+async def _refuse(ws: web.WebSocketResponse, close_code: int, code: str, message: str) -> None:
+    """Tell the client why in an error frame (a close reason is cut at 123 bytes), then close."""
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.send_json({"type": "error", "code": code, "error": message, "retry": False})
+        await ws.close(code=close_code, message=code.encode())
+
+
+async def _authenticate(
+    ws: web.WebSocketResponse, app: web.Application, timeout: float
+) -> tuple[str, Conversation] | None:
+    """Read the auth frame; the token and its conversation, or None once the socket is
+    refused (or the client went away)."""
+    try:
+        message = await ws.receive(timeout=timeout)
+    except TimeoutError:
+        await _refuse(
+            ws,
+            CLOSE_AUTH_TIMEOUT,
+            "auth_timeout",
+            f'no auth frame within {timeout:g} seconds: send {{"type": "auth", "token": ...}} '
+            "first, right after the socket opens",
+        )
+        return None
+    if message.type in {WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR}:
+        return None
+    data: Any = None
+    if message.type == WSMsgType.TEXT:
+        with contextlib.suppress(ValueError):
+            data = message.json()
+    token = data.get("token") if isinstance(data, dict) and data.get("type") == "auth" else None
+    if not isinstance(token, str) or not token:
+        await _refuse(
+            ws,
+            CLOSE_BAD_AUTH,
+            "auth_required",
+            'the first frame must be {"type": "auth", "token": "<token from POST '
+            '/widget/session>"}; the token does not go in the URL',
+        )
+        return None
+    try:
+        return token, await token_conversation(app, token)
+    except TokenRefused as exc:
+        await _refuse(ws, CLOSE_TOKEN, exc.code, exc.message)
+        return None
+
+
 async def widget_socket(request: web.Request) -> web.StreamResponse:
-    conversation = await conversation_of(request, request.query.get("token"))
+    allowed_origin(request)
+    if "token" in request.query:
+        raise ApiError(
+            400,
+            "the widget token no longer goes in the URL (where logs keep it): open /widget/ws "
+            'without it and send {"type": "auth", "token": ...} as the first frame',
+        )
     after = _after(request.query.get("after"))
+    address = client_address(request)
+    counts = socket_counts(request.app)
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=256 * 1024)
     await ws.prepare(request)
-    connection = WidgetConnection(request, ws, conversation, after)
+    # Counted from the upgrade: sockets that never authenticate hold resources too.
+    if counts.addresses[address] >= counts.per_ip:
+        await _refuse(
+            ws,
+            CLOSE_TOO_MANY,
+            "too_many_sockets",
+            f"too many chat connections from this address (the limit is {counts.per_ip}, the "
+            "setting widget_sockets_per_ip); close some and try again",
+        )
+        return ws
+    with _holding(counts.addresses, address):
+        authenticated = await _authenticate(ws, request.app, counts.auth_timeout_s)
+        if authenticated is None:
+            return ws
+        token, conversation = authenticated
+        key = digest(token)
+        if counts.tokens[key] >= counts.per_token:
+            await _refuse(
+                ws,
+                CLOSE_TOO_MANY,
+                "too_many_sockets",
+                f"this conversation is already open in {counts.tokens[key]} windows (the limit "
+                f"is {counts.per_token}, the setting widget_sockets_per_token); close one",
+            )
+            return ws
+        with _holding(counts.tokens, key):
+            await _serve(request, ws, conversation, after, address)
+    return ws
+
+
+async def _serve(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    conversation: Conversation,
+    after: int,
+    address: str,
+) -> None:
+    """The authenticated socket, until either side closes it or the token expires."""
+    connection = WidgetConnection(request, ws, conversation, after, address)
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
     loop = asyncio.get_running_loop()
+    ends = expires_at(request.app, conversation)
 
     with request.app[HUB].subscribe(conversation_topic(conversation.id)) as events:
 
@@ -329,7 +590,20 @@ async def widget_socket(request: web.Request) -> web.StreamResponse:
                 elif data.get("type") == "rating":
                     await connection.handle_rating(data)
 
+        async def expire(at: datetime) -> None:
+            # An open socket must not outlive its token: the widget then starts a new session.
+            await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
+            await _refuse(
+                ws,
+                CLOSE_TOKEN,
+                "token_expired",
+                "the conversation token expired (the setting widget_token_minutes): "
+                "POST /widget/session for a new one",
+            )
+
         tasks = [loop.create_task(pump()), loop.create_task(work())]
+        if ends is not None:
+            tasks.append(loop.create_task(expire(ends)))
         try:
             await connection.pull()
             async for message in ws:
@@ -359,4 +633,3 @@ async def widget_socket(request: web.Request) -> web.StreamResponse:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                     await task
-    return ws

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from bot.commands import staff as staff_cli
 from bot.server.web.auth import digest, verify_password
 from bot.storage import Store
 from bot.storage.accounts import AccountStore
+from bot.storage.audit import AuditLog
 
 
 def parser() -> argparse.ArgumentParser:
@@ -146,3 +148,29 @@ def test_token_revoke_by_name_or_id_ends_the_tokens(
     purge = parser().parse_args(["token", "purge"])
     purge.run(purge)
     assert '"tokens": 2' in capsys.readouterr().out
+
+
+def test_what_the_staff_commands_change_is_audited_as_the_command_line(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-pass\n"))
+    add = parser().parse_args(["user", "add", "ann", "--role", "agent", "--password-stdin"])
+    add.run(add)
+    create = parser().parse_args(["token", "create", "ann"])
+    create.run(create)
+    revoke = parser().parse_args(["token", "revoke", "ann"])
+    revoke.run(revoke)
+
+    async def events() -> list[Any]:
+        store = await Store.open(database)
+        try:
+            return list(reversed(await AuditLog(store.engine).events()))
+        finally:
+            await store.close()
+
+    recorded = asyncio.run(events())
+    assert [(e.action, e.actor, e.client, e.target) for e in recorded] == [
+        ("user_created", None, "cli", "ann"),
+        ("token_create", None, "cli", "1"),
+        ("token_revoke", None, "cli", "1"),
+    ]

@@ -38,7 +38,7 @@ def test_load_without_file_or_variables_gives_the_documented_defaults() -> None:
     assert config.batch_max_size == 32
     assert config.rate_limit_per_sender == 60
     assert config.rate_limit_per_ip == 600
-    assert config.mask_pii_in_storage is False
+    assert config.mask_pii_in_storage is True
     assert config.log_level == "INFO"
     assert config.quantization == "int8-row"
     assert config.extra == {}
@@ -357,3 +357,60 @@ def test_replace_returns_a_validated_copy() -> None:
     assert config.port == 8080
     with pytest.raises(ConfigError, match="port=-1"):
         config.replace(port=-1)
+
+
+def test_list_settings_come_from_a_toml_list_or_a_comma_separated_variable(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "frontdesk.toml"
+    file.write_text(
+        '[security]\ntrusted_proxies = ["10.0.0.0/8", "127.0.0.1"]\n'
+        'widget_origins = ["https://shop.example.com"]\n'
+    )
+    config = Config.load(file, env={})
+    assert config.trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
+    assert config.widget_origins == ("https://shop.example.com",)
+    from_env = Config.load(env={"FRONTDESK_TRUSTED_PROXIES": " 10.0.0.0/8 , ::1 ,"})
+    assert from_env.trusted_proxies == ("10.0.0.0/8", "::1")
+
+
+def test_a_trusted_proxy_that_is_not_an_address_names_the_expected_form() -> None:
+    with pytest.raises(ConfigError) as error:
+        Config.from_mapping({"trusted_proxies": ["10.0.0.0/8", "proxy.local"]})
+    assert str(error.value) == (
+        "setting trusted_proxies='proxy.local' is invalid: expected IP addresses or CIDR "
+        "networks, e.g. ['10.0.0.0/8', '127.0.0.1']"
+    )
+
+
+def test_a_widget_origin_with_a_path_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"expected origins like 'https://shop\.example\.com'"):
+        Config.from_mapping({"widget_origins": "https://shop.example.com/checkout"})
+    assert Config.from_mapping({"widget_origins": "*"}).widget_origins == ("*",)
+
+
+def test_a_list_setting_given_a_number_says_a_list_of_strings_is_expected() -> None:
+    with pytest.raises(ConfigError, match=r"trusted_proxies=8 is invalid: expected a list of"):
+        Config.from_mapping({"trusted_proxies": 8})
+
+
+def test_security_defaults_are_the_safe_ones() -> None:
+    config = Config.load(env={})
+    assert config.cookie_secure is True
+    assert config.mask_pii_in_storage is True
+    assert config.widget_origins == ()
+    assert config.trusted_proxies == ()
+    assert config.metrics_token == ""
+    assert config.workers == 1
+    with pytest.raises(ConfigError, match="setting workers=0 is invalid"):
+        Config.from_mapping({"workers": 0})
+
+
+def test_a_short_jwt_secret_is_refused_without_printing_it() -> None:
+    with pytest.raises(ConfigError) as error:
+        Config.from_mapping({"jwt_secret": "hunter2"})
+    assert str(error.value).startswith(
+        "setting jwt_secret='<hidden>' is invalid: expected at least 32 characters for HS256"
+    )
+    assert "hunter2" not in str(error.value)
+    assert Config.from_mapping({"jwt_secret": "x" * 32}).jwt_secret == "x" * 32

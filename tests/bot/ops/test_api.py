@@ -31,7 +31,9 @@ API_ENDPOINTS: list[tuple[str, str]] = [
 
 @pytest.fixture
 async def bare(aiohttp_client: Any, tmp_path: Path) -> TestClient:
-    return await aiohttp_client(create_app(app_config(tmp_path, alerts=QUICK_ALERTS)))
+    # aiohttp's client keeps Secure cookies from plain-HTTP servers but never sends them back.
+    config = app_config(tmp_path, alerts=QUICK_ALERTS, cookie_secure=False)
+    return await aiohttp_client(create_app(config))
 
 
 async def tokens(client: TestClient) -> dict[str, str]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
+from yarl import URL
 
 from bot.ops.config import AlertsConfig, WebhookTarget
 from bot.ops.webhooks import SIGNATURE_HEADER, WebhookDispatcher, verify
@@ -222,3 +225,59 @@ async def test_a_redirect_is_not_followed(aiohttp_server: Any) -> None:
         await dispatcher.close()
     assert result == "rejected"
     assert followed == []
+
+
+async def deliver_once(target: WebhookTarget) -> str:
+    dispatcher = WebhookDispatcher(AlertsConfig(webhooks=(target,), webhook_max_attempts=1))
+    await dispatcher.start()
+    try:
+        from bot.ops.webhooks import Notification
+
+        return await dispatcher.deliver(target, Notification("alert.opened", {"id": 1}))
+    finally:
+        await dispatcher.close()
+
+
+async def test_a_failed_delivery_is_logged_without_the_urls_password_or_token(
+    aiohttp_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await serve(aiohttp_server, Receiver(statuses=[500]))
+    port = URL(server).port
+    url = f"http://alerts:hook-pass-0123@127.0.0.1:{port}/hook?token=hook-token-0123"
+
+    with caplog.at_level(logging.WARNING, logger="bot.ops.webhooks"):
+        assert await deliver_once(WebhookTarget(url, secret=SECRET)) == "failed"
+
+    assert caplog.messages == [
+        f"webhook http://alerts:***@127.0.0.1:{port}/hook?token=*** answered 500 (attempt 1/1)"
+    ]
+
+
+async def test_an_unreachable_receiver_is_logged_without_its_credentials(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Port 9 (discard) on loopback: nothing listens.
+    url = "http://alerts:hook-pass-0123@127.0.0.1:9/hook?token=hook-token-0123"
+
+    with caplog.at_level(logging.WARNING, logger="bot.ops.webhooks"):
+        assert await deliver_once(WebhookTarget(url, secret=SECRET)) == "failed"
+
+    [line] = caplog.messages
+    assert line.startswith("webhook http://alerts:***@127.0.0.1:9/hook?token=*** failed: ")
+    assert "hook-pass-0123" not in line and "hook-token-0123" not in line
+
+
+async def test_a_slack_format_receivers_path_is_not_logged(
+    aiohttp_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = web.Application()
+    app.router.add_post("/services/T1/B2/slack-path-secret", Receiver(statuses=[404]).handle)
+    server = await aiohttp_server(app)
+    url = str(server.make_url("/services/T1/B2/slack-path-secret"))
+
+    with caplog.at_level(logging.WARNING, logger="bot.ops.webhooks"):
+        assert await deliver_once(WebhookTarget(url, format="slack")) == "rejected"
+
+    assert caplog.messages == [
+        f"webhook http://127.0.0.1:{server.port}/*** answered 404 (attempt 1/1)"
+    ]

@@ -16,6 +16,7 @@ from tests.bot.server.web.conftest import (
     bearer,
     make_token,
     make_user,
+    open_widget,
     receive_until,
     web_config,
     widget_token,
@@ -65,7 +66,7 @@ async def test_staff_reply_on_one_server_reaches_a_widget_on_another(
     console = await first.ws_connect("/console/ws", headers=headers)
 
     token = await widget_token(second)
-    widget = await second.ws_connect(f"/widget/ws?token={token}")
+    widget = await open_widget(second, token)
     await widget.send_json(
         {"type": "message", "text": "I want to talk to a human", "client_id": "1"}
     )

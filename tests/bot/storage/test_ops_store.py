@@ -1,4 +1,5 @@
-"""bot.storage.ops_store: alerts are stored once, however many processes raise them."""
+"""bot.storage.ops_store: alerts are stored once, however many processes raise them, and a
+turn's sentiment event once, however often it is recorded."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 
 from bot.server.app import create_app
 from bot.server.appkeys import METRICS, OPS
 from bot.storage import Store
-from bot.storage.ops_store import OpsStore
+from bot.storage.ops_store import OpsStore, SentimentEvent
 from tests.bot.ops.conftest import QUICK_ALERTS, customer_turns
 from tests.conftest import app_config
 
@@ -114,3 +116,71 @@ async def test_two_servers_on_one_database_announce_a_shared_alert_once(
     assert {c.app[OPS].engine.active[("negative_share", "payments")].id for c in clients} == {
         alerts[0].id
     }
+
+
+def event(turn_id: int, sentiment: str = "negative") -> SentimentEvent:
+    return SentimentEvent(
+        turn_id=turn_id,
+        conversation_id="c",
+        channel="rest",
+        intent="payment_failed",
+        topic="payments",
+        sentiment=sentiment,
+        score=0.9,
+        ts=AT.timestamp(),
+    )
+
+
+async def stored_events(store: Store) -> list[tuple[int, str]]:
+    query = text("SELECT turn_id, sentiment FROM sentiment_events ORDER BY id")
+    async with store.engine.connect() as conn:
+        return [(row.turn_id, row.sentiment) for row in await conn.execute(query)]
+
+
+async def test_recording_an_event_for_a_turn_that_has_one_keeps_the_first(store: Store) -> None:
+    ops = ops_store(store)
+
+    await ops.record([event(1), event(2)])
+    await ops.record([event(2, "positive"), event(3, "neutral")])
+
+    assert await stored_events(store) == [(1, "negative"), (2, "negative"), (3, "neutral")]
+
+
+async def test_a_database_from_before_one_event_per_turn_gets_it_when_opened(
+    store_url: str,
+) -> None:
+    # What an older Frontdesk left: the events table without its unique index, one turn's
+    # event written twice.
+    old = await Store.open(store_url)
+    try:
+        async with old.engine.begin() as conn:
+            await conn.execute(text("DROP INDEX uq_sentiment_events_turn"))
+            for turn_id, sentiment in ((1, "negative"), (2, "neutral"), (1, "positive")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO sentiment_events (turn_id, conversation_id, channel,"
+                        " intent, topic, sentiment, score, negative, ts) VALUES (:turn_id, 'c',"
+                        " 'rest', 'x', 'payments', :sentiment, 0.5, :negative, 0)"
+                    ),
+                    {
+                        "turn_id": turn_id,
+                        "sentiment": sentiment,
+                        "negative": sentiment == "negative",
+                    },
+                )
+    finally:
+        await old.close()
+
+    store = await Store.open(store_url)
+    try:
+        assert await stored_events(store) == [(1, "negative"), (2, "neutral")]
+        await ops_store(store).record([event(2, "positive")])
+        assert await stored_events(store) == [(1, "negative"), (2, "neutral")]
+    finally:
+        await store.close()
+    # Opening it again finds the index there and leaves the events alone.
+    again = await Store.open(store_url)
+    try:
+        assert await stored_events(again) == [(1, "negative"), (2, "neutral")]
+    finally:
+        await again.close()

@@ -13,6 +13,7 @@ from sqlalchemy.exc import StatementError
 from bot.core.messages import BotMessage
 from bot.storage import Store, StoreError, Understanding
 from bot.storage.accounts import AccountStore
+from bot.storage.ops_store import SentimentEvent
 
 
 class Unserialisable:
@@ -545,3 +546,73 @@ async def test_closing_the_store_finishes_a_write_already_handed_to_it(sqlite_ur
         ]
     finally:
         await reopened.close()
+
+
+def sentiment_event(
+    conversation_id: str, turn_id: int, sentiment: str = "negative"
+) -> SentimentEvent:
+    return SentimentEvent(
+        turn_id=turn_id,
+        conversation_id=conversation_id,
+        channel="rest",
+        intent="payment_failed",
+        topic="payments",
+        sentiment=sentiment,
+        score=0.9,
+        ts=1_800_000_000,
+    )
+
+
+async def sentiments_of(store: Store) -> list[tuple[int, str]]:
+    query = text("SELECT turn_id, sentiment FROM sentiment_events ORDER BY turn_id")
+    async with store.engine.connect() as conn:
+        return [(row.turn_id, row.sentiment) for row in await conn.execute(query)]
+
+
+async def test_record_reply_stores_the_messages_sentiment_event_with_the_reply(
+    store: Store,
+) -> None:
+    conversation = await store.conversation_for("rest", "alice")
+    user, _ = await store.add_user_turn(conversation.id, "my card was charged twice")
+
+    await store.record_reply(
+        conversation.id,
+        user.id,
+        [BotMessage("Sorry about that.")],
+        route="template",
+        sentiment=sentiment_event(conversation.id, user.id),
+    )
+
+    assert await sentiments_of(store) == [(user.id, "negative")]
+
+
+async def test_a_failing_record_reply_stores_no_sentiment_event_either(store: Store) -> None:
+    conversation = await store.conversation_for("rest", "alice")
+    user, _ = await store.add_user_turn(conversation.id, "help")
+
+    with pytest.raises(StatementError, match="not JSON serializable"):
+        await store.record_reply(
+            conversation.id,
+            user.id,
+            [BotMessage("broken", custom={"x": Unserialisable()})],
+            route="template",
+            sentiment=sentiment_event(conversation.id, user.id),
+        )
+
+    assert await sentiments_of(store) == []
+
+
+async def test_a_message_answered_twice_keeps_one_sentiment_event(store: Store) -> None:
+    conversation = await store.conversation_for("rest", "alice")
+    user, _ = await store.add_user_turn(conversation.id, "help")
+
+    for sentiment in ("negative", "neutral"):
+        await store.record_reply(
+            conversation.id,
+            user.id,
+            [BotMessage("On it.")],
+            route="template",
+            sentiment=sentiment_event(conversation.id, user.id, sentiment),
+        )
+
+    assert await sentiments_of(store) == [(user.id, "negative")]

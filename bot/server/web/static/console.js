@@ -196,7 +196,12 @@
         save.addEventListener("click", function () {
           api("POST", "/api/turns/" + turn.id + "/save-answer", {})
             .then(function (data) {
-              say("conversation-meta", "Saved as an answer to: " + data.answer.question);
+              var waiting = data.answer.status === "pending";
+              say(
+                "conversation-meta",
+                (waiting ? "Saved for an admin's approval as an answer to: " : "Saved as an answer to: ") +
+                  data.answer.question
+              );
             })
             .catch(function (e) {
               say("conversation-meta", e.message);
@@ -347,6 +352,7 @@
         .then(function (data) {
           say("admin-status", "Updated " + data.user.username + ".");
           load();
+          loadAudit();
         })
         .catch(function (e) {
           say("admin-status", e.message);
@@ -365,12 +371,90 @@
           say("admin-status", "Added " + data.user.username + ".");
           event.target.reset();
           load();
+          loadAudit();
         })
         .catch(function (e) {
           say("admin-status", e.message);
         });
     });
     load();
+    loadPending();
+    loadAudit();
+  }
+
+  // Answers awaiting approval: an admin puts each into the index or throws it away.
+  function loadPending() {
+    var list = document.getElementById("pending-answers");
+    if (!list) return;
+    api("GET", "/api/answers/pending")
+      .then(function (data) {
+        list.textContent = "";
+        data.answers.forEach(function (answer) {
+          var li = el("li", { class: "pending-answer" });
+          li.appendChild(el("p", { class: "question" }, "Q: " + answer.question));
+          li.appendChild(el("p", { class: "answer" }, "A: " + answer.answer));
+          li.appendChild(el("p", { class: "muted" }, "Saved by " + answer.author + (answer.intent ? " · intent " + answer.intent : "")));
+          [
+            ["approve", "Approve"],
+            ["reject", "Reject"],
+          ].forEach(function (pair) {
+            var button = el("button", { type: "button" }, pair[1]);
+            button.setAttribute("aria-label", pair[1] + " the answer to: " + answer.question);
+            button.addEventListener("click", function () {
+              api("POST", "/api/answers/" + answer.id + "/" + pair[0])
+                .then(function (done) {
+                  say("pending-status", (pair[0] === "approve" ? "Approved" : "Rejected") + " the answer to: " + done.answer.question);
+                })
+                .catch(function (e) {
+                  say("pending-status", e.message);
+                })
+                .then(function () {
+                  loadPending();
+                  loadAudit();
+                });
+            });
+            li.appendChild(button);
+            li.appendChild(document.createTextNode(" "));
+          });
+          list.appendChild(li);
+        });
+        if (!data.answers.length) say("pending-status", "No answers are waiting.");
+      })
+      .catch(function (e) {
+        say("pending-status", e.message);
+      });
+  }
+
+  function detailsText(details) {
+    return Object.keys(details || {})
+      .map(function (key) {
+        return key + ": " + details[key];
+      })
+      .join(", ");
+  }
+
+  // The latest audit events; the full log is the JSON-lines download below the table.
+  function loadAudit() {
+    var rows = document.getElementById("audit-rows");
+    if (!rows) return;
+    api("GET", "/api/admin/audit?limit=50")
+      .then(function (data) {
+        rows.textContent = "";
+        data.events.forEach(function (event) {
+          var tr = el("tr");
+          tr.appendChild(el("td", {}, new Date(event.at).toLocaleString()));
+          tr.appendChild(el("td", {}, event.actor || "–"));
+          tr.appendChild(el("td", {}, event.action));
+          tr.appendChild(el("td", {}, event.target || ""));
+          tr.appendChild(el("td", {}, event.client || ""));
+          tr.appendChild(el("td", {}, detailsText(event.details)));
+          rows.appendChild(tr);
+        });
+        say("audit-status", data.events.length ? "The latest " + data.events.length + " events." : "Nothing recorded yet.");
+      })
+      .catch(function (e) {
+        say("audit-status", e.message);
+      });
   }
 
   if (page === "queue") queuePage();

@@ -33,6 +33,7 @@
     backoff: 0,
     reconnectTimer: null,
     connecting: false,
+    renewed: false,
   };
 
   function el(tag, attrs, text) {
@@ -239,6 +240,27 @@
     connection.textContent = text;
   }
 
+  // The server's close codes (see bot/server/web/widget.py).
+  var CLOSE_TOKEN = 4401; // unknown or expired token: start a new session
+  var CLOSE_TOO_MANY = 4429; // too many sockets for this conversation or this address
+  var NOTICES = {
+    too_many_sockets: "Too many chat windows are open. Close one to continue here.",
+  };
+
+  function startedAfresh() {
+    // The old conversation is gone (its token expired): its messages stay on screen as they
+    // were, below them the new conversation begins.
+    state.lastId = 0;
+    state.seen = {};
+    rating.setAttribute("hidden", "");
+    showQuickReplies([]);
+    if (log.querySelector("[data-turn-id]")) {
+      renderMessage("system", "That chat has ended. Anything you write now starts a new one.", {
+        "data-new-conversation": "",
+      });
+    }
+  }
+
   function ensureToken() {
     var stored = storage("get", TOKEN_KEY);
     // text/plain keeps this a "simple" cross-origin request: no preflight needed.
@@ -252,25 +274,18 @@
         return response.json();
       })
       .then(function (body) {
-        if (!body.resumed && stored) {
-          // The old conversation is gone: start afresh.
-          state.lastId = 0;
-          state.seen = {};
-          Array.prototype.forEach.call(log.querySelectorAll("[data-turn-id]"), function (node) {
-            node.remove();
-          });
-        }
+        if (!body.resumed && stored) startedAfresh();
         state.token = body.token;
         storage("set", TOKEN_KEY, body.token);
         return body.token;
       });
   }
 
-  function scheduleReconnect() {
+  function scheduleReconnect(notice) {
     if (state.reconnectTimer) return;
     var delay = Math.min(30000, 500 * Math.pow(2, state.backoff)) * (0.75 + Math.random() * 0.5);
     state.backoff = Math.min(state.backoff + 1, 6);
-    setConnection("Connection lost. Reconnecting…");
+    setConnection(notice || "Connection lost. Reconnecting…");
     state.reconnectTimer = window.setTimeout(function () {
       state.reconnectTimer = null;
       connect();
@@ -282,18 +297,13 @@
     state.connecting = true;
     ensureToken()
       .then(function (token) {
-        var url =
-          origin.replace(/^http/, "ws") +
-          "/widget/ws?token=" +
-          encodeURIComponent(token) +
-          "&after=" +
-          state.lastId;
-        var ws = new WebSocket(url);
+        // The token goes in the first frame, not the URL, which servers and proxies log.
+        var ws = new WebSocket(origin.replace(/^http/, "ws") + "/widget/ws?after=" + state.lastId);
+        var notice = null;
         state.ws = ws;
         ws.onopen = function () {
           state.connecting = false;
-          state.backoff = 0;
-          setConnection("");
+          ws.send(JSON.stringify({ type: "auth", token: token }));
           // Anything not yet confirmed is sent again; the server stores each client_id once.
           state.order.forEach(function (clientId) {
             if (state.outbox[clientId] !== undefined) {
@@ -311,8 +321,13 @@
           } catch (e) {
             return;
           }
-          if (event.type === "turn") onTurn(event);
-          else if (event.type === "status") onStatus(event);
+          if (event.type === "status") {
+            // The first status answers the auth frame: this connection is good.
+            state.backoff = 0;
+            state.renewed = false;
+            setConnection("");
+            onStatus(event);
+          } else if (event.type === "turn") onTurn(event);
           else if (event.type === "typing") {
             if (event.on) typing.removeAttribute("hidden");
             else typing.setAttribute("hidden", "");
@@ -320,7 +335,10 @@
             rating.setAttribute("hidden", "");
             renderMessage("system", "Thank you for your feedback!");
           } else if (event.type === "error") {
-            if (event.retry && event.client_id && state.outbox[event.client_id] !== undefined) {
+            if (event.code) {
+              // The socket is being refused; onclose decides what comes next.
+              notice = NOTICES[event.code] || null;
+            } else if (event.retry && event.client_id && state.outbox[event.client_id] !== undefined) {
               window.setTimeout(function () {
                 resend(event.client_id);
               }, 2000);
@@ -329,10 +347,18 @@
             }
           }
         };
-        ws.onclose = function () {
+        ws.onclose = function (event) {
           state.connecting = false;
           typing.setAttribute("hidden", "");
-          scheduleReconnect();
+          if (state.ws !== ws) return;
+          if (event.code === CLOSE_TOKEN && !state.renewed) {
+            // ensureToken swaps the dead token for a new one: no wait, nothing to tell. Once
+            // only: a new token refused again waits like any other failure.
+            state.renewed = true;
+            connect();
+          } else {
+            scheduleReconnect(event.code === CLOSE_TOO_MANY ? notice : null);
+          }
         };
       })
       .catch(function () {

@@ -108,6 +108,26 @@ async def test_every_response_carries_a_request_id(client: TestClient) -> None:
     assert len(response.headers["X-Request-Id"]) == 16
 
 
+@pytest.mark.parametrize(
+    "sent",
+    ["x" * 65, "id with spaces", "<script>", 'a"b', "ünïcode", "a/b", "a;b=c"],
+)
+async def test_a_request_id_that_is_long_or_not_plain_is_replaced(
+    client: TestClient, sent: str
+) -> None:
+    response = await client.get("/healthz", headers={"X-Request-Id": sent})
+    assert response.status == 200
+    kept = response.headers["X-Request-Id"]
+    assert kept != sent
+    assert len(kept) == 16 and all(c in "0123456789abcdef" for c in kept)
+
+
+async def test_a_plain_request_id_of_64_characters_is_kept(client: TestClient) -> None:
+    sent = "Req-1.2_" + "a" * 56
+    response = await client.get("/healthz", headers={"X-Request-Id": sent})
+    assert response.headers["X-Request-Id"] == sent
+
+
 def test_a_busy_store_is_a_503_with_retry_after_not_a_500() -> None:
     import json
 

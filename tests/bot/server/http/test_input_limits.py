@@ -123,3 +123,82 @@ async def test_model_parse_shares_the_per_address_rate_limit(
     error = await error_of(response, 429)
     assert error == "too many messages from this address: the limit is 2 a minute"
     assert int(response.headers["Retry-After"]) >= 1
+
+
+async def admin_headers(client: TestClient) -> dict[str, str]:
+    from bot.server.appkeys import STORE
+    from bot.server.web.auth import digest
+
+    store = AccountStore(client.app[STORE].engine)
+    user = await store.create_user("root", hash_password("root's long passphrase"), "admin")
+    await store.create_api_token(user.id, digest("admin-token"))
+    return {"Authorization": "Bearer admin-token"}
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/widget/turns?after=%00", "query parameter 'after' contains a NUL character"),
+        ("/widget/turns?a%00=1", "a query parameter's name contains a NUL character"),
+        ("/api/conversations/a%00b", "path parameter 'conversation_id' contains a NUL character"),
+    ],
+)
+async def test_a_nul_in_the_url_is_a_400_before_any_handler(
+    client: TestClient, path: str, words: str
+) -> None:
+    error = await error_of(await client.get(path), 400)
+    assert error.startswith(words)
+    assert error.endswith("send valid UTF-8 text without NUL characters")
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        (
+            "/api/alerts/99999999999999999999/ack",
+            "no alert '99999999999999999999': ids are whole numbers from 1 to 9223372036854775807",
+        ),
+        ("/api/alerts/0/ack", "no alert '0': ids are whole numbers from 1 to 9223372036854775807"),
+        (
+            "/api/turns/1e5/correction",
+            "no turn '1e5': ids are whole numbers from 1 to 9223372036854775807",
+        ),
+        (
+            "/api/escalations/%D9%A3/claim",
+            "no escalation '٣': ids are whole numbers from 1 to 9223372036854775807",
+        ),
+    ],
+)
+async def test_an_id_that_is_no_64_bit_row_id_is_a_404(
+    client: TestClient, path: str, error: str
+) -> None:
+    headers = await admin_headers(client)
+    assert await error_of(await client.post(path, headers=headers), 404) == error
+
+
+async def test_a_date_past_what_python_holds_is_a_400_on_the_audit_log(
+    client: TestClient,
+) -> None:
+    headers = await admin_headers(client)
+    for since in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00%2B23:59"):
+        response = await client.get(f"/api/admin/audit?since={since}", headers=headers)
+        assert "out of range" in await error_of(response, 400)
+
+
+def test_an_overflow_from_input_is_a_400_that_says_so() -> None:
+    import json
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.server.http.errors import from_exception
+
+    request = make_mocked_request("PATCH", "/api/admin/users/99999999999999999999")
+    response = from_exception(request, OverflowError("Python int too large to convert"))
+    assert isinstance(response, web.Response) and response.text is not None
+    assert json.loads(response.text) == {
+        "error": "a number or date in the request is out of range (Python int too large to "
+        "convert): ids are whole numbers below 2**63, times lie between the years 1 and 9999 "
+        "in UTC",
+        "status": 400,
+    }

@@ -32,6 +32,8 @@ def web_config(tmp_path: Path, models: TinyModels, **settings: Any) -> Any:
 async def ready_app(
     aiohttp_client: Any, tmp_path: Path, models: TinyModels, **settings: Any
 ) -> TestClient:
+    # aiohttp's client keeps Secure cookies from plain-HTTP servers but never sends them back.
+    settings.setdefault("cookie_secure", False)
     app = create_app(web_config(tmp_path, models, **settings))
     client = await aiohttp_client(app)
     await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
@@ -77,6 +79,13 @@ async def widget_token(client: TestClient) -> str:
     return str((await response.json())["token"])
 
 
+async def open_widget(client: TestClient, token: str, after: int = 0, **kwargs: Any) -> Any:
+    """A widget socket that has sent its auth frame, as the widget does on open."""
+    ws = await client.ws_connect(f"/widget/ws?after={after}", **kwargs)
+    await ws.send_json({"type": "auth", "token": token})
+    return ws
+
+
 async def agent(client: TestClient, name: str = "ann", role: str = "agent") -> dict[str, str]:
     """Bearer headers for staff member ``name``, who is created with ``role`` if new."""
     existing = await accounts(client.app).user_by_name(name)
@@ -87,7 +96,7 @@ async def agent(client: TestClient, name: str = "ann", role: str = "agent") -> d
 async def handed_off(client: TestClient) -> tuple[Any, str]:
     """A widget conversation whose customer asked for a human; returns (socket, conversation)."""
     token = await widget_token(client)
-    ws = await client.ws_connect(f"/widget/ws?token={token}")
+    ws = await open_widget(client, token)
     await ws.send_json({"type": "message", "text": "I want to talk to a human", "client_id": "m1"})
     await receive_until(ws, lambda e: e.get("role") == "bot")
     queue = await (await client.get("/api/escalations", headers=await agent(client))).json()

@@ -7,6 +7,7 @@ the wrong role (403). These tests need no models, so they run on a bare app.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.core.config import Config
 from bot.server.app import create_app
 from bot.storage.accounts import StaffUser
 from tests.bot.server.web.conftest import PASSWORD, bearer, login, make_token, make_user
@@ -41,6 +43,10 @@ API_ENDPOINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/api/admin/users", ADMIN),
     ("POST", "/api/admin/users", ADMIN),
     ("PATCH", "/api/admin/users/1", ADMIN),
+    ("GET", "/api/admin/audit", ADMIN),
+    ("GET", "/api/answers/pending", ADMIN),
+    ("POST", "/api/answers/1/approve", ADMIN),
+    ("POST", "/api/answers/1/reject", ADMIN),
     ("GET", "/console/ws", STAFF),
     ("GET", "/api/sentiment/series", OPS),
     ("GET", "/api/sentiment/topics", OPS),
@@ -61,8 +67,9 @@ PUBLIC = {"/api/login", "/console/login", "/console/logout", "/console", "/ops",
 
 @pytest.fixture
 async def bare(aiohttp_client: Any, tmp_path: Path) -> TestClient:
-    """The real app without models: authentication does not need them."""
-    return await aiohttp_client(create_app(app_config(tmp_path)))
+    """The real app without models: authentication does not need them. Its cookies are not
+    Secure: aiohttp's client jar never sends Secure cookies back over plain HTTP."""
+    return await aiohttp_client(create_app(app_config(tmp_path, cookie_secure=False)))
 
 
 async def tokens_by_role(client: TestClient) -> dict[str, str]:
@@ -159,18 +166,30 @@ async def test_form_login_sets_a_strict_http_only_session_cookie(bare: TestClien
     assert "csrf-token" in await queue.text()
 
 
-async def test_session_cookie_is_secure_off_loopback(aiohttp_client: Any, tmp_path: Path) -> None:
-    client = await aiohttp_client(create_app(app_config(tmp_path, cookie_secure=True)))
+async def test_session_cookies_are_secure_by_default_even_on_loopback(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    default = Config().cookie_secure
+    assert default is True
+    client = await aiohttp_client(create_app(app_config(tmp_path, cookie_secure=default)))
     await make_user(client.app, "ann", "agent")
+    # Plain HTTP to 127.0.0.1: browsers keep Secure cookies there, so nothing is relaxed.
     response = await client.post("/api/login", json={"username": "ann", "password": PASSWORD})
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    forwarded = await client.post(
+    form = await client.get("/console/login")
+    assert "Secure" in form.headers["Set-Cookie"], "the sign-in form's CSRF cookie too"
+
+
+async def test_cookie_secure_false_is_for_plain_http_on_another_host(bare: TestClient) -> None:
+    await make_user(bare.app, "ann", "agent")
+    response = await bare.post(
         "/api/login",
         json={"username": "ann", "password": PASSWORD},
-        headers={"X-Forwarded-Proto": "https"},
+        headers={"Host": "devbox.internal:8080"},
     )
-    assert "Secure" in forwarded.headers["Set-Cookie"]
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" not in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
 
 
 async def test_wrong_password_and_disabled_users_cannot_sign_in(bare: TestClient) -> None:
@@ -187,6 +206,21 @@ async def test_wrong_password_and_disabled_users_cannot_sign_in(bare: TestClient
     assert response.status == 200
     response = await bare.post("/api/login", json={"username": "ann", "password": PASSWORD})
     assert response.status == 401
+
+
+async def test_json_login_refuses_a_text_plain_body_that_a_cross_site_form_could_send(
+    bare: TestClient,
+) -> None:
+    await make_user(bare.app, "ann", "agent")
+    body = json.dumps({"username": "ann", "password": PASSWORD})
+    response = await bare.post(
+        "/api/login", data=body, headers={"Content-Type": "text/plain"}, allow_redirects=False
+    )
+    assert response.status == 415
+    assert (await response.json())["error"] == (
+        "expected Content-Type application/json, got text/plain"
+    )
+    assert "frontdesk_session" not in response.cookies
 
 
 async def test_form_login_without_its_csrf_token_is_refused(bare: TestClient) -> None:

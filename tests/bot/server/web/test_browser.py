@@ -7,9 +7,11 @@ a small machine. Locators are the accessible names people and screen readers use
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,11 +50,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels
-) -> AsyncIterator[Server]:
-    app = create_app(web_config(tmp_path_factory.mktemp("browser"), tiny_models))
+@contextlib.asynccontextmanager
+async def serve(tmp_path: Path, models: TinyModels, **settings: Any) -> AsyncIterator[Server]:
+    app = create_app(web_config(tmp_path, models, **settings))
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -65,6 +65,15 @@ async def server(
         yield Server(f"http://127.0.0.1:{port}", app)
     finally:
         await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels
+) -> AsyncIterator[Server]:
+    # The default settings: Secure cookies over plain HTTP to 127.0.0.1 work in Chromium.
+    async with serve(tmp_path_factory.mktemp("browser"), tiny_models) as running:
+        yield running
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -203,6 +212,8 @@ async def test_login_redirects_and_roles_in_the_browser(server: Server, browser:
         await page.get_by_label("Password").fill(PASSWORD)
         await page.get_by_role("button", name="Sign in").click()
         await expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+        [session] = [c for c in await context.cookies() if c["name"] == "frontdesk_session"]
+        assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Strict"
         response = await page.goto(server.url + "/console/admin")
         assert response is not None and response.status == 403
         await page.goto(server.url + "/console/")
@@ -268,6 +279,53 @@ async def test_widget_reconnects_after_a_dropped_connection_and_loses_nothing(
         assert len(stored) == 1, "the resent message was stored once"
     finally:
         await context.close()
+
+
+async def test_widget_starts_a_new_conversation_when_its_token_expires(
+    tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels, browser: Any
+) -> None:
+    import re
+
+    from playwright.async_api import expect
+
+    sockets: list[str] = []
+    # 0.15 minutes: a token lasts 9 seconds, long enough for one exchange on a busy machine.
+    async with serve(
+        tmp_path_factory.mktemp("expiring"), tiny_models, widget_token_minutes=0.15
+    ) as short:
+        context = await browser.new_context()
+        try:
+            page = await context.new_page()
+            page.on("websocket", lambda ws: sockets.append(ws.url))
+            await page.goto(short.url + "/")
+            log = page.get_by_role("log")
+            await send(page, "hello there")
+            await expect(page.get_by_role("button", name="Talk to a person")).to_be_visible()
+            first = await page.evaluate(
+                "localStorage.getItem('frontdesk-token:' + location.origin)"
+            )
+
+            # The server closes the socket at expiry; the widget swaps in a new session.
+            note = log.get_by_text("That chat has ended. Anything you write now starts a new one.")
+            await expect(note.first).to_be_visible(timeout=30_000)
+            second = await page.evaluate(
+                "localStorage.getItem('frontdesk-token:' + location.origin)"
+            )
+            assert second and second != first
+            await expect(log.get_by_text("hello there", exact=True)).to_have_count(1)
+            await expect(page.get_by_role("button", name="Talk to a person")).to_have_count(0)
+            await expect(page.get_by_role("status").filter(has_text="Connection")).to_have_count(0)
+
+            await send(page, "thank you so much")
+            await expect(log.get_by_text(re.compile("You.re welcome|Happy to help"))).to_have_count(
+                1
+            )
+            stored = await _user_turns(short.app[STORE])
+            conversations = {t.text: t.conversation_id for t in stored}
+            assert conversations["hello there"] != conversations["thank you so much"]
+            assert all("token" not in url for url in sockets), "the token stays out of URLs"
+        finally:
+            await context.close()
 
 
 async def _user_turns(store: Any) -> list[Any]:

@@ -14,7 +14,13 @@ from aiohttp.test_utils import TestClient
 from bot.commands.staff import export_feedback
 from bot.server.appkeys import RUNTIME
 from retrieval.index import read_stamp
-from tests.bot.server.web.conftest import agent, handed_off, receive_until, widget_token
+from tests.bot.server.web.conftest import (
+    agent,
+    handed_off,
+    open_widget,
+    receive_until,
+    widget_token,
+)
 
 
 async def test_intent_correction_is_stored_and_exported_in_the_training_format(
@@ -93,6 +99,7 @@ async def test_saved_staff_answer_is_retrievable_at_once_and_saved_to_disk(
     assert saved.status == 201, await saved.text()
     body = (await saved.json())["answer"]
     assert body["question"] == "Do you sell replacement kettle lids?"
+    assert body["status"] == "live", "without answers_need_approval nobody needs to approve"
 
     index = client.app[RUNTIME].get().index
     assert index is not None
@@ -124,7 +131,7 @@ async def test_the_bot_answers_the_new_question_from_the_saved_answer(client: Te
     assert (await client.post(f"/api/turns/{turn_id}/save-answer", headers=headers)).status == 201
     await ws.close()
 
-    other = await client.ws_connect(f"/widget/ws?token={await widget_token(client)}")
+    other = await open_widget(client, await widget_token(client))
     await other.send_json({"type": "message", "text": question, "client_id": "x"})
     events = await receive_until(other, lambda e: e.get("role") == "bot")
     assert events[-1]["text"] == answer

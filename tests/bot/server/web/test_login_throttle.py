@@ -16,6 +16,8 @@ from tests.conftest import app_config
 
 
 async def bare(aiohttp_client: Any, tmp_path: Path, **settings: Any) -> TestClient:
+    # The form's CSRF cookie must come back: aiohttp's client sends no Secure cookie over http.
+    settings.setdefault("cookie_secure", False)
     return await aiohttp_client(create_app(app_config(tmp_path, **settings)))
 
 

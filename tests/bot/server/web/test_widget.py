@@ -9,7 +9,14 @@ from sqlalchemy import text
 from bot.chat.execution import DEFAULT_STAFF_OFFLINE
 from bot.server.appkeys import STORE
 from bot.server.web.auth import digest
-from tests.bot.server.web.conftest import accounts, bearer, drain, receive_until, widget_token
+from tests.bot.server.web.conftest import (
+    accounts,
+    bearer,
+    drain,
+    open_widget,
+    receive_until,
+    widget_token,
+)
 
 
 async def test_widget_script_and_demo_page_are_served(client: TestClient) -> None:
@@ -46,7 +53,7 @@ async def test_session_tokens_are_unguessable_stored_hashed_and_resumable(
 
 async def test_a_conversation_over_the_socket(client: TestClient) -> None:
     token = await widget_token(client)
-    ws = await client.ws_connect(f"/widget/ws?token={token}")
+    ws = await open_widget(client, token)
     assert (await ws.receive_json()) == {
         "type": "status",
         "status": "bot",
@@ -66,7 +73,7 @@ async def test_a_conversation_over_the_socket(client: TestClient) -> None:
 
 async def test_bad_messages_get_an_error_and_store_nothing(client: TestClient) -> None:
     token = await widget_token(client)
-    ws = await client.ws_connect(f"/widget/ws?token={token}")
+    ws = await open_widget(client, token)
     await ws.receive_json()
     for message in (
         {"type": "message", "text": "   ", "client_id": "a"},
@@ -87,7 +94,7 @@ async def test_bad_messages_get_an_error_and_store_nothing(client: TestClient) -
 
 async def test_reconnect_resends_and_catches_up_without_duplicates(client: TestClient) -> None:
     token = await widget_token(client)
-    ws = await client.ws_connect(f"/widget/ws?token={token}")
+    ws = await open_widget(client, token)
     await ws.send_json({"type": "message", "text": "I want to talk to a human", "client_id": "c1"})
     events = await receive_until(ws, lambda e: e.get("role") == "bot")
     last_id = max(e["id"] for e in events if e["type"] == "turn")
@@ -98,7 +105,7 @@ async def test_reconnect_resends_and_catches_up_without_duplicates(client: TestC
     assert conversation is not None
     await client.app[STORE].add_agent_turn(conversation.id, "ann", "Are you still there?")
 
-    again = await client.ws_connect(f"/widget/ws?token={token}&after={last_id}")
+    again = await open_widget(client, token, after=last_id)
     # The client was not sure its last message arrived, so it sends it again.
     await again.send_json(
         {"type": "message", "text": "I want to talk to a human", "client_id": "c1"}
@@ -112,7 +119,7 @@ async def test_reconnect_resends_and_catches_up_without_duplicates(client: TestC
     await again.close()
 
     # A reload starts from nothing and gets the whole conversation, once.
-    fresh = await client.ws_connect(f"/widget/ws?token={token}")
+    fresh = await open_widget(client, token)
     turns = [e for e in await drain(fresh) if e["type"] == "turn"]
     assert [t["role"] for t in turns] == ["user", "bot", "bot", "agent"]
     assert len({t["id"] for t in turns}) == 4
@@ -121,13 +128,13 @@ async def test_reconnect_resends_and_catches_up_without_duplicates(client: TestC
 
 async def test_a_token_reads_only_its_own_conversation(client: TestClient) -> None:
     mine, theirs = await widget_token(client), await widget_token(client)
-    other = await client.ws_connect(f"/widget/ws?token={theirs}")
+    other = await open_widget(client, theirs)
     await other.send_json(
         {"type": "message", "text": "where is my order NW-10003", "client_id": "o"}
     )
     await receive_until(other, lambda e: e.get("role") == "bot")
 
-    ws = await client.ws_connect(f"/widget/ws?token={mine}")
+    ws = await open_widget(client, mine)
     assert [e for e in await drain(ws) if e["type"] == "turn"] == []
     await ws.send_json({"type": "message", "text": "hello there", "client_id": "m"})
     events = await receive_until(ws, lambda e: e.get("role") == "bot")
@@ -138,10 +145,12 @@ async def test_a_token_reads_only_its_own_conversation(client: TestClient) -> No
     texts = [t["text"] for t in (await turns.json())["turns"]]
     assert "hello there" in texts and "where is my order NW-10003" not in texts
 
-    for bad in ("", "?token=guess", f"?token={mine}x"):
-        response = await client.get(f"/widget/ws{bad}")
-        assert response.status == 401
-        assert (await response.json())["status"] == 401
+    for bad in ("guess", f"{mine}x"):
+        refused = await open_widget(client, bad)
+        assert (await refused.receive_json())["code"] == "token_unknown"
+        assert (await refused.receive()).data == 4401
+        guessed = await client.get("/widget/turns", headers={"X-Conversation-Token": bad})
+        assert guessed.status == 401
     assert (await client.get("/widget/turns")).status == 401
     theirs_conversation = await accounts(client.app).conversation_for_token(digest(theirs))
     assert theirs_conversation is not None
@@ -150,12 +159,3 @@ async def test_a_token_reads_only_its_own_conversation(client: TestClient) -> No
     assert staff_api.status == 401, "a conversation token is not a staff token"
     await ws.close()
     await other.close()
-
-
-async def test_cors_preflight_for_embedding_on_another_site(client: TestClient) -> None:
-    response = await client.options(
-        "/widget/session",
-        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
-    )
-    assert response.status == 204
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
