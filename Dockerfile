@@ -5,7 +5,8 @@
 #                                               for PostgreSQL, Redis and several processes)
 #
 # To serve your own models instead, mount their directory over /app/models
-# (-v $PWD/models:/app/models:ro): the server only reads it.
+# (-v $PWD/models:/app/models). The server writes only the answer index, when staff save an
+# answer; give each replica its own copy of it, or none (see the README's Deploy section).
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -26,7 +27,8 @@ RUN frontdesk train intent --data data/nlu.yml --out models/intent \
 
 FROM base
 COPY --from=models /app/models /app/models
-RUN useradd --system --uid 10001 frontdesk && mkdir -p /app/var && chown frontdesk /app/var
+RUN useradd --system --uid 10001 frontdesk && mkdir -p /app/var \
+ && chown frontdesk /app/var && chown -R frontdesk /app/models/index
 USER frontdesk
 ENV FRONTDESK_HOST=0.0.0.0 FRONTDESK_PORT=8080 FRONTDESK_PID_FILE=/app/var/frontdesk.pid
 EXPOSE 8080

@@ -8,6 +8,7 @@ event for the ops monitor is committed with the reply; the listeners hear of the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -194,7 +195,7 @@ class ConversationProcessor:
             await self.store.record_reply(
                 conversation_id,
                 turn.id,
-                tuple(waiting.messages),
+                self._stored_messages(waiting.messages),
                 route="human",
                 understanding=understanding,
                 events=self._stored_events(text, waiting.events),
@@ -229,7 +230,7 @@ class ConversationProcessor:
         await self.store.record_reply(
             conversation_id,
             turn.id,
-            reply.messages,
+            self._stored_messages(reply.messages),
             route=reply.route,
             answer_source=reply.answer_source,
             retrieval_score=reply.retrieval_score,
@@ -269,14 +270,28 @@ class ConversationProcessor:
     def _stored_events(
         self, text: str, events: Sequence[Mapping[str, Any]]
     ) -> Sequence[Mapping[str, Any]]:
-        """The tracker events as stored: the customer's words masked like the turn's text.
+        """The tracker events as stored: the customer's words masked like the turn's text,
+        and the bot's too (a template may echo an address: "the link goes to {email}").
 
         Slot events are kept as they are: a form that collected an address reads it back on
         the next turn, from the stored tracker.
         """
         if not self.mask_pii_in_storage:
             return events
-        return [_masked_user_event(text, e) if e.get("event") == "user" else e for e in events]
+        stored: list[Mapping[str, Any]] = []
+        for event in events:
+            if event.get("event") == "user":
+                event = _masked_user_event(text, event)
+            elif event.get("event") == "bot" and isinstance(event.get("text"), str):
+                event = {**event, "text": mask_pii(event["text"])}
+            stored.append(event)
+        return stored
+
+    def _stored_messages(self, messages: Sequence[BotMessage]) -> tuple[BotMessage, ...]:
+        """The bot's messages as stored; the customer is sent them as they are."""
+        if not self.mask_pii_in_storage:
+            return tuple(messages)
+        return tuple(dataclasses.replace(m, text=mask_pii(m.text)) for m in messages)
 
     def _sentiment_event(
         self, conversation: Conversation, turn: Turn, parse: ParseResult | None

@@ -200,6 +200,22 @@ class FailureLock:
             return None
         return state
 
+    def _evict(self, now: float) -> None:
+        """Forget the least recently seen key that holds no lock and no attempt in flight.
+
+        A locked key is never the one forgotten: otherwise a flood of throwaway usernames
+        would wipe a victim's lock and its backoff. Only when locked keys alone fill twice
+        the room does the oldest go regardless, so memory stays bounded.
+        """
+        for scanned, (key, state) in enumerate(self._keys.items()):
+            if scanned >= 1024:
+                break
+            if state.locked_until <= now and not state.pending:
+                del self._keys[key]
+                return
+        if len(self._keys) > 2 * self._max_keys:
+            self._keys.popitem(last=False)
+
     def wait(self, key: str, now: float | None = None) -> float:
         """Seconds until ``key`` may try again; 0 when it is not locked."""
         if self.max_failures <= 0:
@@ -218,7 +234,7 @@ class FailureLock:
         if state is None:
             state = self._keys[key] = _Failures(last=now)
             if len(self._keys) > self._max_keys:
-                self._keys.popitem(last=False)
+                self._evict(now)
         else:
             self._keys.move_to_end(key)
         if state.locked_until > now:
@@ -327,3 +343,18 @@ def client_address(request: web.Request) -> str:
         if not _trusted(address, networks):
             break
     return str(client)
+
+
+def address_key(address: str) -> str:
+    """What limits and locks count by: the address, or for IPv6 its /64 network.
+
+    One subscriber usually holds a whole /64 and may use any address in it, so counting
+    IPv6 addresses one by one would give one attacker 2**64 fresh budgets.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6 and parsed.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address

@@ -248,16 +248,37 @@ class FeedbackStore:
             )
         return reviewed
 
-    async def reopen(self, answer_id: int, qa_id: str) -> None:
+    async def saved_answer(self, qa_id: str) -> SavedAnswer | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(saved_answers).where(saved_answers.c.qa_id == qa_id))
+            ).first()
+        return _saved(row) if row is not None else None
+
+    async def reopen(
+        self, answer_id: int, saved: SavedAnswer, replaced: SavedAnswer | None = None
+    ) -> None:
         """Undo an approval whose answer could not be put into the index, so it can be
-        approved again; the approval's audit event stays, and this one follows it."""
+        approved again: its saved row goes, the live answer it replaced (the same question
+        saved earlier) comes back; the approval's audit event stays, and this one follows."""
+        qa_id = saved.qa_id
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(pending_answers)
                 .where(pending_answers.c.id == answer_id)
                 .values(status="pending", reviewed_by=None, reviewed_at=None)
             )
-            await conn.execute(delete(saved_answers).where(saved_answers.c.qa_id == qa_id))
+            await conn.execute(delete(saved_answers).where(saved_answers.c.id == saved.id))
+            if replaced is not None:
+                await _save(
+                    conn,
+                    replaced.qa_id,
+                    replaced.question,
+                    replaced.answer,
+                    replaced.intent,
+                    replaced.author,
+                    replaced.turn_id,
+                )
             await record(
                 conn,
                 "answer_reopened",

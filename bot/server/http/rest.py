@@ -23,7 +23,7 @@ from bot.server.http.validation import (
     sender_field,
     text_field,
 )
-from bot.server.ratelimit import client_address, retry_after_header
+from bot.server.ratelimit import address_key, client_address, retry_after_header
 
 CHANNEL = "rest"
 # What the message processor answers when a message id comes back with another text.
@@ -154,7 +154,7 @@ def _check_jwt(header: str, secret: str) -> dict[str, Any]:
 async def check_chat_limits(request: web.Request, sender: str | None = None) -> None:
     """The per-address limit, and the per-sender one when there is a sender: 429 past them."""
     limits = request.app[LIMITS]
-    checks = [(limits.per_ip, client_address(request), "this address")]
+    checks = [(limits.per_ip, address_key(client_address(request)), "this address")]
     if sender is not None:
         checks.append((limits.per_sender, f"{CHANNEL}:{sender}", f"sender {sender!r}"))
     for limiter, key, what in checks:

@@ -53,7 +53,8 @@ async def approve_answer(request: web.Request, principal: Principal) -> web.Resp
     try:
         # The decision is stored first: of two admins deciding at once, one wins here, and
         # an answer someone rejected never reaches the index.
-        approved, _ = await feedback.approve(pending.id, actor(request, principal.username))
+        replaced = await feedback.saved_answer(pending.qa_id)
+        approved, saved = await feedback.approve(pending.id, actor(request, principal.username))
     except ReviewError as exc:
         raise ApiError(409, f"{exc}; reload the list") from None
     pair = QAPair(
@@ -63,7 +64,7 @@ async def approve_answer(request: web.Request, principal: Principal) -> web.Resp
         await add_to_index(request, pair)
     except Exception:
         log.exception("approved answer %s could not be indexed; it is pending again", pending.id)
-        await feedback.reopen(pending.id, pending.qa_id)
+        await feedback.reopen(pending.id, saved, replaced)
         raise
     return web.json_response({"answer": approved.public()})
 

@@ -32,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from bot.server.appkeys import CONFIG
 from bot.server.http.errors import ApiError
-from bot.server.ratelimit import FailureLock, client_address, retry_after_header
+from bot.server.ratelimit import FailureLock, address_key, client_address, retry_after_header
 from bot.server.web.stores import account_store
 from bot.storage.accounts import ROLES, StaffUser
 
@@ -401,7 +401,7 @@ async def attempt_login(request: web.Request, username: str, password: str) -> S
     or the address is locked, 503 while every password check slot stays busy."""
     guard = login_guard(request.app)
     account = f"user:{username.casefold()}"
-    address = f"ip:{client_address(request)}"
+    address = f"ip:{address_key(client_address(request))}"
     wait = guard.addresses.begin(address)
     if wait:
         raise _locked(wait, "this address")

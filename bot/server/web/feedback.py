@@ -120,8 +120,17 @@ async def add_to_index(request: web.Request, pair: QAPair) -> None:
     config = request.app[CONFIG]
 
     def add_and_save() -> None:
+        previous = index.get(pair.id)
         index.add([pair])
-        index.save(config.index_path)
+        try:
+            index.save(config.index_path)
+        except BaseException:
+            # Not on disk, so not in memory either: an answer the bot gives must be one a
+            # restart keeps, with its saved_answers row and audit event (written after this).
+            index.remove([pair.id])
+            if previous is not None:
+                index.add([previous])
+            raise
 
     # The model thread encodes the question; the index is searched by the same thread.
     await asyncio.get_running_loop().run_in_executor(runtime.executor, add_and_save)

@@ -57,7 +57,7 @@ from bot.server.appkeys import CONFIG, HUB, LIMITS, RUNTIME
 from bot.server.events import conversation_topic
 from bot.server.http.errors import ApiError
 from bot.server.http.validation import decode_json
-from bot.server.ratelimit import client_address, retry_after_header
+from bot.server.ratelimit import address_key, client_address, retry_after_header
 from bot.server.runtime import NotReadyError
 from bot.server.web.auth import SECURITY_HEADERS, digest, new_secret
 from bot.server.web.live import conversation_changed, widget_turn
@@ -255,7 +255,7 @@ async def widget_session(request: web.Request) -> web.Response:
         with contextlib.suppress(TokenRefused):
             await token_conversation(request.app, token)
             return web.json_response({"token": token, "resumed": True}, headers=headers)
-    address = client_address(request)
+    address = address_key(client_address(request))
     await _check_rate(request, f"widget-session:{address}", "this address", headers)
     token, _ = await create_conversation(store, request.app)
     return web.json_response({"token": token, "resumed": False}, status=201, headers=headers)
@@ -525,7 +525,7 @@ async def widget_socket(request: web.Request) -> web.StreamResponse:
             'without it and send {"type": "auth", "token": ...} as the first frame',
         )
     after = _after(request.query.get("after"))
-    address = client_address(request)
+    address = address_key(client_address(request))
     counts = socket_counts(request.app)
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=256 * 1024)
     await ws.prepare(request)

@@ -20,7 +20,13 @@ from redis.asyncio import Redis
 
 from bot.server.app import create_app
 from bot.server.appkeys import RUNTIME
-from bot.server.ratelimit import KEY_PREFIX, RateLimiter, retry_after_header
+from bot.server.ratelimit import (
+    KEY_PREFIX,
+    FailureLock,
+    RateLimiter,
+    address_key,
+    retry_after_header,
+)
 from tests.conftest import TinyModels, app_config
 
 WEBHOOK = "/webhooks/rest/webhook"
@@ -317,3 +323,24 @@ def test_failure_lock_counts_attempts_in_flight() -> None:
 
     lock = FailureLock(3, 60.0)
     assert [lock.begin("ip", now=0) for _ in range(5)] == [0, 0, 0, 1.0, 1.0]
+
+
+def test_limits_count_an_ipv6_address_by_its_64_and_an_ipv4_address_alone() -> None:
+
+    assert address_key("2001:db8:1:2::7") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert address_key("203.0.113.9") == "203.0.113.9"
+    assert address_key("::ffff:203.0.113.9") == "::ffff:203.0.113.9"
+    assert address_key("-") == "-"
+
+
+def test_a_flood_of_new_keys_never_forgets_a_locked_account() -> None:
+    lock = FailureLock(2, 60.0, max_keys=3)
+    for _ in range(2):
+        assert lock.begin("user:victim", now=0.0) == 0.0
+        lock.end("user:victim", False, now=0.0)
+    assert lock.wait("user:victim", now=1.0) == 59.0
+    for i in range(50):  # throwaway usernames, each tried once and failed
+        assert lock.begin(f"user:x{i}", now=1.0) == 0.0
+        lock.end(f"user:x{i}", False, now=1.0)
+    assert lock.wait("user:victim", now=2.0) == 58.0

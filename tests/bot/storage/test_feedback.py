@@ -73,7 +73,12 @@ async def test_a_pending_answer_becomes_a_saved_answer_only_when_an_admin_approv
     with pytest.raises(LookupError, match="no pending answer 999"):
         await feedback.approve(999, root)
 
-    events = [(e.action, e.actor, e.target) for e in reversed(await log.events())]
+    # The staff reply itself is audited too ("reply"); these are the answers' events.
+    events = [
+        (e.action, e.actor, e.target)
+        for e in reversed(await log.events())
+        if e.action.startswith("answer")
+    ]
     assert events == [
         ("answer_saved", "ann", "qa-1"),
         ("answer_saved", "ann", "qa-2"),
@@ -90,10 +95,23 @@ async def test_a_pending_answer_becomes_a_saved_answer_only_when_an_admin_approv
 async def test_an_approval_the_index_refused_is_pending_again(store: Store) -> None:
     feedback = FeedbackStore(store.engine)
     pending = await feedback.add_pending("qa-1", "q", "a", None, "ann", None)
-    await feedback.approve(pending.id, Actor("root"))
-    await feedback.reopen(pending.id, "qa-1")
+    _, saved = await feedback.approve(pending.id, Actor("root"))
+    await feedback.reopen(pending.id, saved)
     [again] = await feedback.pending_answers()
     assert (again.id, again.status, again.reviewed_by) == (pending.id, "pending", None)
     assert await feedback.saved_answers() == []
     [reopened] = await AuditLog(store.engine).events(action="answer_reopened")
     assert reopened.details == {"pending_id": pending.id, "reason": "the index refused it"}
+
+
+async def test_reopening_an_approval_brings_back_the_answer_it_replaced(store: Store) -> None:
+    feedback = FeedbackStore(store.engine)
+    await feedback.save_answer("qa-1", "q", "the old answer", None, "bob", None)
+    replaced = await feedback.saved_answer("qa-1")
+    pending = await feedback.add_pending("qa-1", "q", "a new answer", None, "ann", None)
+    _, saved = await feedback.approve(pending.id, Actor("root"))
+    assert [a.answer for a in await feedback.saved_answers()] == ["a new answer"]
+    await feedback.reopen(pending.id, saved, replaced)
+    assert [(a.answer, a.author) for a in await feedback.saved_answers()] == [
+        ("the old answer", "bob")
+    ]

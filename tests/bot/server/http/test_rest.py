@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from bot.chat.execution import DEFAULT_STAFF_OFFLINE
 from bot.server.app import create_app
 from bot.server.appkeys import RUNTIME, STORE
 from bot.storage import Store
-from tests.conftest import TinyModels, app_config
+from tests.conftest import REPO, TinyModels, app_config
 
 WEBHOOK = "/webhooks/rest/webhook"
 GREETINGS = {
@@ -325,6 +326,27 @@ async def test_the_stored_tracker_events_mask_the_customers_words_too(client: Te
     assert user_event["text"].startswith("my card [card ****1111] failed")
     # A card's digit groups are no order numbers: those entities are left out, not masked.
     assert all("1111" not in str(e.get("value")) for e in user_event["parse_data"]["entities"])
+
+
+async def test_a_reply_that_echoes_an_address_is_sent_whole_and_stored_masked(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(REPO / "data", data)
+    responses = data / "responses.yml"
+    text = responses.read_text(encoding="utf-8")
+    greeting = "Hi! I'm the Northwind Goods assistant. How can I help you today?"
+    assert greeting in text
+    responses.write_text(text.replace(greeting, "Hi! We will write to {email}."), "utf-8")
+    client = await ready_client(aiohttp_client, tmp_path, tiny_models, data_dir=data)
+
+    messages = await say(client, "hello there, I am ada@example.com")
+    assert messages[0]["text"] == "Hi! We will write to ada@example.com."
+    [_, bot, *_] = await conversation_turns(client)
+    assert bot.text == "Hi! We will write to [email]."
+    store = store_of(client)
+    events = await store.events((await store.conversation_for("rest", "ada")).id)
+    assert [e["text"] for e in events if e["event"] == "bot"] == ["Hi! We will write to [email]."]
 
 
 async def test_messages_are_stored_verbatim_when_masking_is_off(

@@ -112,3 +112,25 @@ async def test_common_and_short_passwords_are_refused_everywhere_they_are_set(
         )
         assert response.status == 400
         assert words in (await response.json())["error"]
+
+
+async def test_addresses_of_one_ipv6_64_share_one_address_lock(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    client = await bare(
+        aiohttp_client, tmp_path, trusted_proxies=("127.0.0.1",), login_failures_per_ip=3
+    )
+
+    async def from_address(address: str, name: str) -> int:
+        response = await client.post(
+            "/api/login",
+            json={"username": name, "password": "wrong password!"},
+            headers={"X-Forwarded-For": address},
+        )
+        return response.status
+
+    # A new address of the same /64 (and a new username) each time: still one budget.
+    statuses = [await from_address(f"2001:db8:1:2::{i}", f"user{i}") for i in range(1, 5)]
+    assert statuses == [401, 401, 401, 429]
+    # Another /64 is another subscriber.
+    assert await from_address("2001:db8:1:3::1", "user9") == 401
