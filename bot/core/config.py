@@ -26,7 +26,7 @@ class ConfigError(ValueError):
     """A setting with a value of the wrong form."""
 
 
-QUANTIZATION_MODES = ("int8-row", "int8-batch", "off")
+QUANTIZATION_MODES = ("auto", "int8-row", "int8-batch", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +68,10 @@ class Config:
     batch_max_size: int = 32
     batch_wait_ms: float = 2.0
     device: str = ""
-    # CPU inference: int8-row (labels independent of the batch), int8-batch (faster, but a
-    # message's labels can move with its batch-mates), or off (fp32).
-    quantization: str = "int8-row"
+    # CPU inference: auto (int8-row where the CPU has fast int8 products, else fp32), int8-row
+    # (labels independent of the batch), int8-batch (faster, but a message's labels can move
+    # with its batch-mates), or off (fp32).
+    quantization: str = "auto"
     # Torch threads for inference; 0 = one per core but one, left for the event loop.
     inference_threads: int = 0
     # Protection
@@ -200,7 +201,8 @@ class Config:
             self.quantization,
             "quantization",
             self.quantization in QUANTIZATION_MODES,
-            "one of int8-row (a message's labels do not depend on its batch), int8-batch "
+            "one of auto (int8-row where the CPU multiplies int8 fast, else off), "
+            "int8-row (a message's labels do not depend on its batch), int8-batch "
             "(about a tenth more throughput; labels may move with the batch) or off (fp32)",
         )
         _check(self.log_format, "log_format", self.log_format in {"text", "json"}, "text or json")

@@ -134,12 +134,18 @@ def _directory(card: ModelCard) -> Path:
 
 
 def _quantization_mode(quantize: bool | str | None, device: str) -> str:
-    """None or True: int8 per row on the CPU; False: none; or a ``Config.quantization`` mode.
-    Only the CPU is quantized: GPUs run mixed precision instead."""
+    """None, True or "auto": int8 per row on a CPU with fast int8 products, else fp32 (the
+    labels are the same); False: none; or a ``Config.quantization`` mode. Only the CPU is
+    quantized: GPUs run mixed precision instead."""
     if device != "cpu" or quantize is False:
         return "off"
-    if quantize is None or quantize is True:
-        return "int8-row"
+    if quantize is None or quantize is True or quantize == "auto":
+        from retrieval.models.int8 import int8_matmul_is_fast
+
+        if int8_matmul_is_fast():
+            return "int8-row"
+        log.info("this CPU has no fast int8 products (no VNNI/AMX); serving fp32")
+        return "off"
     return quantize
 
 

@@ -15,6 +15,8 @@ kernels cost and is closer to fp32 (finer scales).
 
 from __future__ import annotations
 
+import functools
+import time
 import warnings
 from typing import Any
 
@@ -64,6 +66,32 @@ class RowwiseInt8Linear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+@functools.cache
+def int8_matmul_is_fast() -> bool:
+    """Whether this CPU multiplies int8 matrices at least about as fast as fp32 ones.
+
+    ``torch._int_mm`` has fast CPU kernels only where the CPU has int8 dot-product
+    instructions (AVX-512 VNNI, AMX); elsewhere (an AVX2-only AMD EPYC, measured) it ran 50
+    times slower than the fp32 product, so int8 would cost far more than it saves. Timed
+    once per process on one layer's shape; a few milliseconds where it is fast.
+    """
+    a = torch.randint(-127, 127, (32, 384), dtype=torch.int8)
+    b = torch.randint(-127, 127, (384, 384), dtype=torch.int8)
+    fa, fb = a.float(), b.float()
+
+    def best(run: Any) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    with torch.inference_mode():
+        torch._int_mm(a, b), fa @ fb  # first calls pay for kernel selection
+        return best(lambda: torch._int_mm(a, b)) <= 2.0 * best(lambda: fa @ fb) + 1e-4
 
 
 def quantize_linear_layers(model: Any) -> Any:

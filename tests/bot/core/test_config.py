@@ -40,7 +40,7 @@ def test_load_without_file_or_variables_gives_the_documented_defaults() -> None:
     assert config.rate_limit_per_ip == 600
     assert config.mask_pii_in_storage is True
     assert config.log_level == "INFO"
-    assert config.quantization == "int8-row"
+    assert config.quantization == "auto"
     assert config.extra == {}
 
 
@@ -262,7 +262,8 @@ def test_a_settings_section_that_is_not_a_table_is_an_error(tmp_path: Path) -> N
         ),
         (
             {"FRONTDESK_QUANTIZATION": "int4"},
-            "setting quantization='int4' is invalid: expected one of int8-row (a message's "
+            "setting quantization='int4' is invalid: expected one of auto (int8-row where the "
+            "CPU multiplies int8 fast, else off), int8-row (a message's "
             "labels do not depend on its batch), int8-batch (about a tenth more throughput; "
             "labels may move with the batch) or off (fp32)",
         ),
