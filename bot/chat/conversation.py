@@ -20,7 +20,7 @@ from bot.chat.execution import Outcome
 from bot.chat.handoff import HandoffPolicy
 from bot.chat.locks import ConversationLocks
 from bot.chat.nlu import ParseResult
-from bot.chat.pii import mask_entities, mask_pii
+from bot.chat.pii import mask_entities, mask_pii, mask_strings
 from bot.chat.tracker import REQUESTED_SLOT, Tracker, user_uttered
 from bot.core.messages import BotMessage, Reply
 from bot.storage import Conversation, Store, Turn, Understanding
@@ -328,22 +328,12 @@ def message_id_of(turn: Turn) -> str | None:
 def _masked_user_event(text: str, event: Mapping[str, Any]) -> dict[str, Any]:
     parse_data = dict(event.get("parse_data") or {})
     entities = parse_data.pop("entities", None)
-    masked = _mask_all(parse_data)
+    masked = mask_strings(parse_data)
     if entities is not None:
         masked["entities"] = mask_entities(text, entities)
     return {
         **event,
         "text": mask_pii(str(event.get("text") or "")),
         "parse_data": masked,
-        "metadata": _mask_all(event.get("metadata") or {}),
+        "metadata": mask_strings(event.get("metadata") or {}),
     }
-
-
-def _mask_all(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_pii(value)
-    if isinstance(value, Mapping):
-        return {k: _mask_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_all(v) for v in value]
-    return value

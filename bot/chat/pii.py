@@ -113,7 +113,7 @@ def mask_entities(text: str, entities: Iterable[Mapping[str, Any]]) -> list[dict
         start, end = entity.get("start"), entity.get("end")
         if isinstance(start, int) and isinstance(end, int) and _overlaps(start, end, spans):
             continue
-        kept.append({key: _mask_strings(value) for key, value in entity.items()})
+        kept.append({key: mask_strings(value) for key, value in entity.items()})
     return kept
 
 
@@ -121,13 +121,14 @@ def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     return any(start < stop and begin < end for begin, stop in spans)
 
 
-def _mask_strings(value: Any) -> Any:
+def mask_strings(value: Any) -> Any:
+    """``value`` with every string in it masked, however deeply nested."""
     if isinstance(value, str):
         return mask_pii(value)
     if isinstance(value, Mapping):
-        return {key: _mask_strings(v) for key, v in value.items()}
+        return {key: mask_strings(v) for key, v in value.items()}
     if isinstance(value, list):
-        return [_mask_strings(v) for v in value]
+        return [mask_strings(v) for v in value]
     return value
 
 

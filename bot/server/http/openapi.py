@@ -12,7 +12,9 @@ suite fails on a route that is neither.
 from __future__ import annotations
 
 import functools
+import json
 import re
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired
@@ -657,5 +659,13 @@ def build_document(app: web.Application) -> dict[str, Any]:
     }
 
 
+# The routes and settings are fixed once the app runs: the document is built once per app,
+# not at every request.
+_DOCUMENTS: weakref.WeakKeyDictionary[web.Application, str] = weakref.WeakKeyDictionary()
+
+
 async def openapi_document(request: web.Request) -> web.Response:
-    return web.json_response(build_document(request.app))
+    document = _DOCUMENTS.get(request.app)
+    if document is None:
+        document = _DOCUMENTS[request.app] = json.dumps(build_document(request.app))
+    return web.Response(text=document, content_type="application/json")
