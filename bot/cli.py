@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands import audit as audit_cli
+from bot.commands import learning as learning_cli
 from bot.commands import staff as staff_cli
 from bot.commands import story_tests
 from bot.core.config import Config, ConfigError
@@ -325,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     staff_cli.add_parsers(commands)
     audit_cli.add_parsers(commands)
     story_tests.add_parsers(commands)
+    learning_cli.add_parsers(commands)
 
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--sender", help="conversation id to continue")
