@@ -182,7 +182,9 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     from bot.storage.schema import turns
 
     rng = random.Random(args.seed)
-    if args.stream == "labelled":
+    if getattr(args, "plan", None) is not None:
+        plan = args.plan  # bench/alerts_calm.py: a stream planned elsewhere
+    elif args.stream == "labelled":
         pool = stream_messages(Path(args.stream_file))
         if args.topic not in pool:
             fail(f"--topic {args.topic!r} is not one of {', '.join(sorted(pool))}")

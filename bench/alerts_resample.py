@@ -49,12 +49,34 @@ def read_messages(models: Path, texts: list[str]) -> dict[str, tuple[str, bool]]
     return read
 
 
+def read_priors(models: Path, rules: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The topics' priors as the server reads them at start (bot/ops/priors.py)."""
+    from bot.ops.config import parse_alerts
+    from bot.ops.priors import read_priors as read_from_models
+    from bot.ops.priors import training_texts
+    from retrieval.base.domain import Domain
+    from retrieval.models.classifier import TextClassifier
+
+    config = parse_alerts(rules)
+    intent = TextClassifier.load(models / "intent")
+    sentiment = TextClassifier.load(models / "sentiment")
+    return read_from_models(
+        training_texts(REPO / "data"),
+        Domain.load(REPO / "data" / "domain.yml"),
+        read_intents=lambda texts: [p.label for p in intent.predict(texts)],
+        read_negative=lambda texts: [p.label == "negative" for p in sentiment.predict(texts)],
+        weight=config.negative_share.prior_weight,
+        overall=config.overall,
+    )
+
+
 def one_run(
     args: argparse.Namespace,
     rules: dict[str, Any],
     pool: dict[str, dict[str, list[str]]],
     read: dict[str, tuple[str, bool]],
     seed: int,
+    priors: dict[str, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     from bot.ops.config import parse_alerts
     from bot.ops.engine import OVERALL, AlertEngine, Observation
@@ -66,7 +88,7 @@ def one_run(
         surge=args.surge,
         topic=args.topic,
     )
-    engine = AlertEngine(parse_alerts(rules))
+    engine = AlertEngine(parse_alerts(rules), priors=dict(priors or {}))
     batch = max(1, args.concurrency)
     opened: list[tuple[str, float]] = []  # (topic, stream seconds)
     stamps = []
@@ -128,7 +150,8 @@ def main() -> None:
     started = time.perf_counter()
     texts = sorted({text for by_label in pool.values() for ts in by_label.values() for text in ts})
     read = read_messages(models, texts)
-    runs = [one_run(args, rules, pool, read, seed) for seed in range(args.runs)]
+    priors = read_priors(models, rules)
+    runs = [one_run(args, rules, pool, read, seed, priors) for seed in range(args.runs)]
     delays = sorted(r["delay"] for r in runs if r["delay"] is not None)
 
     def quantile(q: float) -> int | None:

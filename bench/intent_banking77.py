@@ -1,27 +1,24 @@
-"""BANKING77: the fine-tuned intent model against a TF-IDF linear SVM, in one run.
+"""BANKING77 through the CLI, exactly as a user would train and score it.
 
-Trains ``training.train.train`` (the default base model unless told otherwise) on
-``../shared/data/banking77/train.csv``, scores it on ``test.csv`` through
-``training.evaluate.evaluate`` (which also writes its report and confusion matrix into the model
-directory), and trains a TF-IDF (word 1-2 grams + char_wb 2-5 grams, sublinear tf)
-LinearSVC on the same training rows as the baseline.
+Runs, with the user's defaults and nothing of its own:
 
-Accuracy figures:
+1. ``frontdesk train intent --data ../shared/data/banking77/train.csv --out WORK/model
+   --max-minutes 30``
+2. ``frontdesk eval intent --model WORK/model --data ../shared/data/banking77/test.csv``
 
-* ``bert_accuracy`` / ``bert_macro_f1``: the top label of the served model, as published
-  BANKING77 results are counted (the test set has no out-of-scope rows, so there is
-  nothing to reject). The served model is the fine-tuned encoder with the TF-IDF n-gram
-  model fused in where validation says it helps (``sparse_fusion``; retrieval.models.ngrams);
-* ``bert_encoder_only_accuracy``: the fine-tuned encoder alone, without that fusion;
-* ``bert_served_accuracy``: what ``frontdesk serve`` would answer, where the calibrated
-  rejection threshold turns the least confident answers into ``nlu_fallback`` and those
-  count as errors; ``bert_rejection_rate`` says how many.
+and prints one JSON line of what they printed:
 
-The fine-tuned model trains on 85% of train.csv (15% is its validation split, for early
-stopping and the threshold); the SVM needs no validation and gets all of it.
+* ``accuracy``: what ``frontdesk serve`` would answer, a question turned into
+  ``nlu_fallback`` counting as an error (the test set has no out-of-scope rows);
+* ``top1_accuracy``: the top label with nothing rejected, as published BANKING77 results
+  are counted;
+* ``rejection_rate``: the share of (in-scope) test questions rejected;
+* the training run: epochs planned and run, what stopped it, minutes.
 
-Prints one JSON line on stdout; progress goes to stderr. Smoke run:
-``python bench/intent_banking77.py --limit 1000 --max-minutes 3``
+``--svm`` adds a TF-IDF (word 1-2 + char_wb 2-5 grams) LinearSVC trained on the same file,
+as a point of comparison; it takes no part in the model. ``--limit N`` trains on a
+stratified subsample (a smoke run). Progress goes to stderr.
+Usage: python bench/intent_banking77.py [--max-minutes 30] [--limit 1000] [--svm]
 """
 
 from __future__ import annotations
@@ -31,7 +28,10 @@ import contextlib
 import csv
 import json
 import math
+import os
+import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,22 +40,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+BANKING77 = REPO.parent / "shared" / "data" / "banking77"
+FRONTDESK = [sys.executable, "-m", "bot"]
 sys.path.insert(0, str(REPO))
-
-from retrieval.base.modeldir import CARD_NAME  # noqa: E402
-
-DATA_DIR = REPO.parent / "shared" / "data"
-BANKING77 = DATA_DIR / "banking77"
-# The recipe this bench proposes for the 30-minute CPU run (everything else: train()'s
-# defaults). train()'s own epoch default (enough for ~6000 examples seen, at least 2) is
-# sized for the demo's few dozen examples per intent; BANKING77 has ~110 per intent and a
-# 30-minute budget fits far more than 2 epochs once batches are grouped by length.
-BENCH_EPOCHS = 10.0
-BENCH_LABEL_SMOOTHING = 0.1
-# Batch 32 rather than train()'s CPU default of 16: with length-grouped batches a step of 32
-# cost 0.54 CPU-seconds and one of 16 0.38 (one thread, measured), so an epoch of 8,503
-# rows costs ~144 instead of ~203 CPU-seconds and more epochs fit in the budget.
-BENCH_BATCH_SIZE = 32
 
 
 def log(message: str) -> None:
@@ -82,8 +69,6 @@ def stratified_subsample(
     validation row per label; the rest of the quota goes by proportion (largest remainders
     first), ties broken by a seeded shuffle. Order of the result: the original order.
     """
-    import random
-
     by_label: dict[str, list[int]] = {}
     for index, row in enumerate(rows):
         by_label.setdefault(row[label], []).append(index)
@@ -164,7 +149,8 @@ def svm_baseline(
 
 @contextlib.contextmanager
 def scoring_threads() -> Iterator[None]:
-    """Score with the thread count training used (busy cores: fewer threads, less waiting)."""
+    """Score with the thread count training used (busy cores: fewer threads, less waiting).
+    bench/sentiment.py scores its model in-process with it."""
     import torch
 
     from training.device import cpu_threads
@@ -178,149 +164,81 @@ def scoring_threads() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def bert_run(
-    args: argparse.Namespace, train_csv: Path, test_csv: Path, out: Path
-) -> dict[str, Any]:
-    """Fine-tune, then score the model directory on the test file as serving would."""
-    from training.evaluate import evaluate
-    from training.train import TrainSettings, train
-
-    settings = TrainSettings(
-        task="intent",
-        data=train_csv,
-        out=out,
-        base_model=args.base_model,
-        epochs=args.epochs,
-        max_minutes=args.max_minutes,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_length=args.max_length,
-        label_smoothing=args.label_smoothing,
-        seed=args.seed,
-        quiet=args.quiet,
+def frontdesk(args: list[str]) -> dict[str, Any]:
+    """Run the CLI as a user would; its JSON line (its progress goes to stderr)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(
+        [*FRONTDESK, *args], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, check=False
     )
-    log(f"fine-tuning into {out}")
-    summary = train(settings)
-    card = json.loads((out / CARD_NAME).read_text(encoding="utf-8"))
-    log("scoring test.csv through training.evaluate")
-    with scoring_threads():
-        served = evaluate("intent", out, test_csv)
-        encoder_only = encoder_only_accuracy(out, test_csv)
-    training_card = card["training"]
-    fit_seconds = float(training_card["train_seconds"])
-    examples_seen = summary["train_examples"] * float(summary["epochs_run"])
-    recipe = {
-        **{k: v for k, v in training_card["hyperparameters"].items() if k != "max_minutes"},
-        "max_minutes": args.max_minutes,
-        "epochs_run": summary["epochs_run"],
-        "steps": training_card["steps"],
-        "stopped_by": summary["stopped_by"],
-        "schedule_shortened_to": training_card.get("schedule_shortened_to"),
-        "precision": training_card["precision"],
-        "cpu_threads": training_card["cpu_threads"],
-        "validation_split": summary["validation_split"],
-        "base_model": card["base_model"],
-    }
-    return {
-        "bert_accuracy": round(served["accuracy_without_rejection"], 4),
-        "bert_macro_f1": round(served["macro_f1_without_rejection"], 4),
-        "bert_encoder_only_accuracy": encoder_only,
-        "sparse_fusion": training_card.get("sparse"),
-        "bert_served_accuracy": round(served["accuracy"], 4),
-        "bert_rejection_rate": round(served.get("rejection_rate", 0.0), 4),
-        "bert_threshold": round(float(summary["threshold"]), 4),
-        "bert_validation_macro_f1": round(summary["validation"].get("macro_f1", 0.0), 4),
-        "bert_train_seconds": round(fit_seconds, 1),
-        "bert_total_seconds": summary["seconds"],
-        "bert_ms_per_message": served["ms_per_message"],
-        "bert_train_examples": summary["train_examples"],
-        "bert_validation_examples": summary["validation_examples"],
-        "bert_examples_per_second": round(examples_seen / fit_seconds, 1) if fit_seconds else None,
-        "device": summary["device"],
-        "report": served["report"],
-        "recipe": recipe,
-    }
-
-
-def encoder_only_accuracy(model_dir: Path, test_csv: Path) -> float:
-    """Top-label test accuracy of the fine-tuned encoder without the fused n-gram model."""
-    from retrieval.models.classifier import TextClassifier
-
-    classifier = TextClassifier.load(model_dir, sparse=False)
-    rows = read_rows(test_csv)
-    right = 0
-    for start in range(0, len(rows), 64):
-        chunk = rows[start : start + 64]
-        probabilities = classifier.probabilities([r["text"] for r in chunk])
-        right += sum(
-            classifier.labels[int(p.argmax())] == r["category"]
-            for p, r in zip(probabilities, chunk, strict=True)
-        )
-    return round(right / max(1, len(rows)), 4)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"frontdesk {' '.join(args)} failed with exit code {done.returncode}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=BANKING77)
-    parser.add_argument("--limit", type=int, default=None, help="stratified subsample of train")
     parser.add_argument("--max-minutes", type=float, default=30.0)
-    parser.add_argument(
-        "--epochs",
-        type=float,
-        default=BENCH_EPOCHS,
-        help="planned epochs; a time budget that cannot fit them shortens the schedule",
-    )
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--batch-size", type=int, default=BENCH_BATCH_SIZE)
-    parser.add_argument("--max-length", type=int, default=None)
-    parser.add_argument("--label-smoothing", type=float, default=BENCH_LABEL_SMOOTHING)
-    parser.add_argument("--base-model", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="stratified subsample of train")
+    parser.add_argument("--seed", type=int, default=42, help="for --limit's subsample")
     parser.add_argument("--out", type=Path, default=None, help="model dir (default: temporary)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--skip-svm", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="no training log on stderr")
+    parser.add_argument("--svm", action="store_true", help="add the TF-IDF SVM comparison")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     train_path, test_path = args.data_dir / "train.csv", args.data_dir / "test.csv"
-    for path in (train_path, test_path):
-        if not path.is_file():
-            raise SystemExit(f"missing {path} (the shared BANKING77 copy)")
+    missing = [str(p) for p in (train_path, test_path) if not p.is_file()]
+    if missing:
+        return {"bench": "intent_banking77", "skipped": f"missing {', '.join(missing)}"}
     scratch = Path(tempfile.mkdtemp(prefix="bench-banking77-"))
     try:
         train_rows = read_rows(train_path)
-        test_rows = read_rows(test_path)
         train_csv = train_path
         if args.limit is not None:
             train_rows = stratified_subsample(train_rows, args.limit, seed=args.seed)
             train_csv = write_rows(scratch / "train.csv", train_rows)
-        log(f"{len(train_rows)} training rows, {len(test_rows)} test rows")
+        out = args.out if args.out is not None else scratch / "model"
+        if args.out is not None:
+            shutil.rmtree(out, ignore_errors=True)
+        log(f"frontdesk train intent on {len(train_rows)} rows, --max-minutes {args.max_minutes:g}")
+        started = time.monotonic()
+        trained = frontdesk(
+            [
+                *("train", "intent", "--data", str(train_csv), "--out", str(out)),
+                *("--max-minutes", f"{args.max_minutes:g}"),
+            ]
+        )
+        train_minutes = (time.monotonic() - started) / 60
+        log("frontdesk eval intent on test.csv")
+        scored = frontdesk(["eval", "intent", "--model", str(out), "--data", str(test_path)])
         result: dict[str, Any] = {
             "bench": "intent_banking77",
             "train_rows": len(train_rows),
-            "test_rows": len(test_rows),
-            "limit": args.limit,
-            "seed": args.seed,
+            "test_rows": scored["n"],
+            "max_minutes": args.max_minutes,
+            "accuracy": round(scored["accuracy"], 4),
+            "top1_accuracy": round(scored["accuracy_without_rejection"], 4),
+            "rejection_rate": round(scored.get("rejection_rate", 0.0), 4),
+            "macro_f1": round(scored["macro_f1_without_rejection"], 4),
+            "rejection": trained.get("rejection"),
+            "epochs_planned": trained.get("epochs_planned"),
+            "epochs_run": trained.get("epochs_run"),
+            "stopped_by": trained.get("stopped_by"),
+            "batch_size": trained.get("batch_size"),
+            "train_minutes": round(train_minutes, 1),
+            "ms_per_message": scored.get("ms_per_message"),
         }
-        out = args.out if args.out is not None else scratch / "model"
-        result.update(bert_run(args, train_csv, test_path, out))
-        if args.out is None:
-            result["report"] = None  # it lived in the temporary directory
-        if not args.skip_svm:
-            log("training the TF-IDF + LinearSVC baseline")
-            result.update(svm_baseline(train_rows, test_rows))
-            result["delta_points"] = round(
-                100 * (result["bert_accuracy"] - result["svm_accuracy"]), 2
-            )
+        if args.svm:
+            log("training the TF-IDF + LinearSVC comparison")
+            result.update(svm_baseline(train_rows, read_rows(test_path)))
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    # Anything a library prints goes to stderr: stdout carries the one JSON line.
-    with contextlib.redirect_stdout(sys.stderr):
-        figures = main()
-    print(json.dumps(figures), flush=True)
+    print(json.dumps(main()), flush=True)

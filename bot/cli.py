@@ -49,6 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         peft=args.peft,
         sparse=not args.no_sparse,
         quiet=args.quiet,
+        reject_target=args.reject_target,
     )
     result = train(settings)
     if args.task == "intent":
@@ -182,6 +183,16 @@ def cmd_reload(args: argparse.Namespace) -> int:
     import signal
 
     config = _config(args)
+    if config.redis_url:
+        # Every process of the fleet listens on Redis, on this host or another.
+        from bot.server.fleet import announce_reload
+
+        try:
+            heard = asyncio.run(announce_reload(config))
+        except Exception as exc:
+            raise ConfigError(f"cannot reach Redis to announce the reload: {exc}") from None
+        print(f"asked {heard} server processes to reload their models, index and data files")
+        return 0
     try:
         pid = int(config.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
@@ -227,7 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--base-model", type=Path, help="a Hugging Face BERT checkpoint directory")
     train.add_argument("--validation-data", type=Path)
     train.add_argument("--epochs", type=float)
-    train.add_argument("--max-minutes", type=float, help="stop training after this long")
+    train.add_argument(
+        "--max-minutes",
+        type=float,
+        help="time budget: training plans its epochs to fill it (early stopping still on)",
+    )
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")
     train.add_argument("--seed", type=int, default=42)
@@ -240,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-sparse",
         action="store_true",
         help="the encoder alone, without the TF-IDF n-gram model fused in where it helps",
+    )
+    train.add_argument(
+        "--reject-target",
+        metavar="TARGET",
+        help="out-of-scope trade-off (intent): in-scope=0.02 (or 0.02) rejects about that "
+        "share of in-scope questions, recall=0.9 catches that share of out-of-scope ones; "
+        "default auto: the most accurate rule where the data has out-of-scope examples, "
+        "else in-scope=0.02",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=cmd_train)

@@ -6,6 +6,7 @@ included), so the figures describe exactly what ``frontdesk serve`` would answer
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,20 +43,23 @@ def score_examples(
         # The first call pays one-off costs (allocations, kernel selection) that a
         # running server has long paid; keep them out of ms_per_message.
         classifier.probabilities(texts[:1])
-    chunks, confidences = [], []
+    chunks, confidences, oos_scores = [], [], []
     started = time.perf_counter()
     for start in range(0, len(texts), batch_size):
-        chunk, confidence = classifier.scores(texts[start : start + batch_size])
-        chunks.append(chunk)
-        confidences.append(confidence)
+        analysed = classifier.analyse(texts[start : start + batch_size])
+        chunks.append(analysed.probabilities)
+        confidences.append(analysed.encoder_confidence)
+        oos_scores.extend(classifier.oos_scores(analysed))
     elapsed = time.perf_counter() - started
     probabilities = (
         np.concatenate(chunks) if chunks else np.zeros((0, len(classifier.labels)), "float32")
     )
     encoder_confidence = np.concatenate(confidences) if confidences else np.zeros(0, "float32")
     scored = []
-    for example, row, confidence in zip(examples, probabilities, encoder_confidence, strict=True):
-        prediction = classifier.decide(row, confidence)
+    for example, row, confidence, oos_score in zip(
+        examples, probabilities, encoder_confidence, oos_scores, strict=True
+    ):
+        prediction = classifier.decide(row, confidence, oos_score)
         scored.append(
             Scored(
                 example=example,
@@ -63,6 +67,9 @@ def score_examples(
                 predicted=canonical(prediction.label),
                 top_label=prediction.top_label,
                 confidence=prediction.confidence,
+                oos_score=oos_score,
+                # What the rejection rule reads where there is no out-of-scope scorer.
+                encoder_confidence=float(confidence),
             )
         )
     ms_per_message = 1000.0 * elapsed / len(texts) if texts else 0.0
@@ -71,8 +78,51 @@ def score_examples(
 
 def summarise(scored: Sequence[Scored], ms_per_message: float) -> dict[str, Any]:
     metrics = classification_metrics([s.gold for s in scored], [s.predicted for s in scored])
+    in_scope = [s for s in scored if s.gold != OUT_OF_SCOPE]
+    if in_scope:
+        # What rejection costs the customers the bot could have answered, whatever the data.
+        rejected = sum(s.predicted == OUT_OF_SCOPE for s in in_scope)
+        metrics["in_scope_rejection_rate"] = rejected / len(in_scope)
     metrics["ms_per_message"] = round(ms_per_message, 3)
     return metrics
+
+
+def oos_tradeoff(scored: Sequence[Scored]) -> dict[str, Any] | None:
+    """In-scope accuracy against out-of-scope recall as the threshold moves, where the data
+    has both kinds of row; None otherwise."""
+    from training.oos import tradeoff_curve
+
+    inside = [s for s in scored if s.gold != OUT_OF_SCOPE]
+    outside = [s for s in scored if s.gold == OUT_OF_SCOPE]
+    if not inside or not outside:
+        return None
+
+    def score(s: Scored) -> float:
+        # A predicted oos label is rejected at any threshold: lowest of all.
+        if canonical(s.top_label) == OUT_OF_SCOPE:
+            return -math.inf
+        if s.oos_score is not None:
+            return s.oos_score
+        return s.encoder_confidence if s.encoder_confidence is not None else s.confidence
+
+    points = tradeoff_curve(
+        [score(s) for s in inside],
+        [canonical(s.top_label) == s.gold for s in inside],
+        [score(s) for s in outside],
+    )
+    return {"source": "this data", "points": points}
+
+
+def _rejection_rule(classifier: TextClassifier) -> str:
+    if classifier.oos is not None:
+        rule = classifier.oos.rule
+        signal = "mahalanobis" if rule.signal == "mahalanobis" else f"knn k={rule.k}"
+        return (
+            f"out-of-scope scorer ({signal}, weight {rule.weight:g} against the confidence, "
+            f"threshold {rule.threshold:g}, target {rule.target or 'auto'})"
+        )
+    rejection = classifier.card.rejection
+    return f"{rejection.threshold} ({rejection.method})"
 
 
 def load_classifier(model_dir: str | Path) -> TextClassifier:
@@ -105,7 +155,22 @@ def evaluate(
     """
     if task not in TASKS:
         raise ValueError(f"task: got {task!r}, expected one of {', '.join(TASKS)}")
+    from training.device import training_device
+
     examples = load_examples(data, text_column=text_column, label_column=label_column, task=task)
+    # Scored with training's thread count: on busy cores, torch's default of one thread
+    # per core makes every parallel region wait for a descheduled thread.
+    with training_device():
+        return _evaluate(task, model_dir, data, examples, report_dir)
+
+
+def _evaluate(
+    task: str,
+    model_dir: str | Path,
+    data: str | Path,
+    examples: Sequence[Example],
+    report_dir: str | Path | None,
+) -> dict[str, Any]:
     classifier = load_classifier(model_dir)
     if classifier.card.task != task:
         raise ValueError(
@@ -114,6 +179,7 @@ def evaluate(
         )
     scored, _, _, ms_per_message = score_examples(classifier, examples)
     metrics = summarise(scored, ms_per_message)
+    tradeoff = oos_tradeoff(scored) if task == "intent" else None
     # The same predictions with nothing rejected by the threshold: the figure closed-set
     # benchmarks (BANKING77, TweetEval) publish, and what the threshold costs in accuracy.
     closed = classification_metrics(
@@ -131,10 +197,11 @@ def evaluate(
         context={
             "model": model_dir,
             "data": data,
-            "threshold": classifier.card.rejection.threshold,
+            "rejection": _rejection_rule(classifier),
             **({"labels unknown to the model": ", ".join(unknown)} if unknown else {}),
         },
         entities=entities,
+        tradeoff=tradeoff,
     )
     return {
         "task": task,
@@ -143,6 +210,7 @@ def evaluate(
         **metrics,
         "accuracy_without_rejection": closed["accuracy"],
         "macro_f1_without_rejection": closed["macro_f1"],
+        **({"oos_curve": tradeoff["points"]} if tradeoff else {}),
         **({"unknown_labels": unknown} if unknown else {}),
         **({"entities": entities[0]} if entities else {}),
         "report": str(report),

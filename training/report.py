@@ -37,6 +37,10 @@ class Scored:
     predicted: str
     top_label: str
     confidence: float
+    # The out-of-scope scorer's score (None: the model has none) and the encoder's own
+    # confidence, what the rule reads without one.
+    oos_score: float | None = None
+    encoder_confidence: float | None = None
 
     @property
     def correct(self) -> bool:
@@ -51,16 +55,19 @@ def write_report(
     scored: Sequence[Scored],
     context: Mapping[str, Any] | None = None,
     entities: EntityFigures | None = None,
+    tradeoff: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the report and its confusion matrix into ``directory``; returns the report's
-    path. ``entities``, for data that annotates entities, adds their section."""
+    path. ``entities``, for data that annotates entities, adds their section;
+    ``tradeoff`` (``{"source", "points"}``, training.oos.tradeoff_curve) the out-of-scope
+    trade-off."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     gold = [s.gold for s in scored]
     predicted = [s.predicted for s in scored]
     write_confusion_matrix(directory / CONFUSION_NAME, gold, predicted, title=title)
     path = directory / REPORT_NAME
-    text = render_markdown(title, metrics, scored, context or {}, entities)
+    text = render_markdown(title, metrics, scored, context or {}, entities, tradeoff)
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -71,6 +78,7 @@ def render_markdown(
     scored: Sequence[Scored],
     context: Mapping[str, Any],
     entities: EntityFigures | None = None,
+    tradeoff: Mapping[str, Any] | None = None,
 ) -> str:
     gold = [s.gold for s in scored]
     predicted = [s.predicted for s in scored]
@@ -89,6 +97,8 @@ def render_markdown(
         "|---|---|",
     ]
     lines += [f"| {key} | {_number(value)} |" for key, value in metrics.items()]
+    if tradeoff is not None:
+        lines += _tradeoff_lines(tradeoff)
 
     lines += ["", "## Per label", "", "Worst F1 first.", ""]
     lines += ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
@@ -129,6 +139,27 @@ def render_markdown(
         lines += _entity_lines(*entities)
     lines += ["", f"![confusion matrix]({CONFUSION_NAME})", ""]
     return "\n".join(lines)
+
+
+def _tradeoff_lines(tradeoff: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Out-of-scope trade-off",
+        "",
+        "Each row moves the rejection threshold so that it turns away this share of in-scope "
+        "questions (in-scope accuracy counts those as errors) and shows how many "
+        f"out-of-scope questions it then catches (out-of-scope questions: {tradeoff['source']}). "
+        "`frontdesk train --reject-target` chooses the point.",
+        "",
+        "| in-scope rejected | in-scope accuracy | out-of-scope recall |",
+        "|---|---|---|",
+    ]
+    for point in tradeoff["points"]:
+        lines.append(
+            f"| {point['in_scope_rejection']:.2%} | {point['in_scope_accuracy']:.2%} | "
+            f"{point['oos_recall']:.2%} |"
+        )
+    return lines
 
 
 def _entity_lines(figures: Mapping[str, Any], scored: Sequence[EntityScored]) -> list[str]:

@@ -31,15 +31,13 @@ from retrieval.base.datasets import (
 from retrieval.base.modeldir import RUN_NAME
 from retrieval.base.nlu_entities import load_entity_data
 from training.settings import (
-    CPU_BATCH_SIZE,
-    GPU_BATCH_SIZE,
     TrainSettings,
     base_model_path,
     check_peft,
-    default_epochs,
     default_learning_rate,
     default_max_length,
     default_patience,
+    default_recipe,
 )
 
 if TYPE_CHECKING:
@@ -102,20 +100,27 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
 
     base_model = base_model_path(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
-    epochs = settings.epochs or default_epochs(len(split.train))
+    max_length = settings.max_length or default_max_length(tokenizer, [e.text for e in split.train])
+    recipe = default_recipe(
+        settings, len(split.train), on_gpu=device.on_gpu, spent_seconds=time.monotonic() - started
+    )
     hyper = Hyperparameters(
-        epochs=epochs,
-        patience=default_patience(epochs),
-        batch_size=settings.batch_size or (GPU_BATCH_SIZE if device.on_gpu else CPU_BATCH_SIZE),
+        epochs=recipe.epochs,
+        patience=default_patience(recipe.epochs),
+        batch_size=recipe.batch_size,
         learning_rate=settings.learning_rate or default_learning_rate(base_model),
-        max_length=settings.max_length
-        or default_max_length(tokenizer, [e.text for e in split.train]),
+        max_length=max_length,
         seed=settings.seed,
-        max_minutes=settings.max_minutes,
-        label_smoothing=float(settings.label_smoothing or 0.0),
+        max_minutes=None if recipe.train_seconds is None else recipe.train_seconds / 60.0,
+        label_smoothing=recipe.label_smoothing,
+    )
+    plan = (
+        f"as many epochs as {hyper.max_minutes:.1f} minutes fit (at most {hyper.epochs:g})"
+        if recipe.fills_budget and hyper.max_minutes is not None
+        else f"{hyper.epochs:g} epochs"
     )
     say(
-        f"training on {device.device} ({device.precision}): {hyper.epochs:g} epochs, "
+        f"training on {device.device} ({device.precision}): {plan}, "
         f"batch {hyper.batch_size}, lr {hyper.learning_rate:g}, max_length {hyper.max_length}"
         + (f", label smoothing {hyper.label_smoothing:g}" if hyper.label_smoothing else "")
     )
@@ -141,6 +146,10 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
     if rank != 0:
         # Under torchrun every process trains; only the first writes the model directory.
         return {"task": settings.task, "out": str(settings.out), "rank": rank}
+    steps_per_epoch = max(1, -(-len(split.train) // hyper.batch_size))
+    planned = hyper.epochs
+    if result.schedule_shortened_to is not None:
+        planned = round(result.schedule_shortened_to / steps_per_epoch, 2)
     record = {
         "settings": settings.as_dict(),
         "hyperparameters": hyper.as_dict(),
@@ -151,6 +160,7 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         "train_examples": len(split.train),
         "validation_examples": len(split.validation),
         "validation_split": split.method,
+        "epochs_planned": planned,
         "epochs_run": round(result.epochs_run, 3),
         "steps": result.steps,
         "stopped_by": result.stopped_by,
@@ -174,6 +184,7 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         "validation_split": split.method,
         "device": device.device,
         "epochs": hyper.epochs,
+        "epochs_planned": planned,
         "epochs_run": round(result.epochs_run, 3),
         "stopped_by": result.stopped_by,
         "batch_size": hyper.batch_size,

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrieval.base import modeldir
@@ -84,10 +85,15 @@ def write_model_dir(
                 scores = score_examples(load_classifier(staging), validation)
         card, method = calibrate(card, scores, train, validation)
         modeldir.write(staging, card)
+        tradeoff = None
+        if card.task == "intent" and validation:
+            card, method, tradeoff = add_oos_scorer(staging, card, settings, train, validation)
+            modeldir.write(staging, card)
 
         scored, _, _, ms_per_message = score_examples(load_classifier(staging), validation)
         metrics = summarise(scored, ms_per_message)
         threshold = card.rejection.threshold
+        rejection = card.training.get("rejection", {"method": method, "threshold": threshold})
         learned = entities.write(staging) if entities is not None else None
         entity_metrics = {"entities": learned.validation} if learned else {}
         modeldir.write(
@@ -105,8 +111,9 @@ def write_model_dir(
                 "data": settings.data,
                 "validation": card.training["validation_split"],
                 "base model": card.base_model,
-                "threshold": f"{threshold} ({method})",
+                "rejection": describe_rejection(rejection),
             },
+            tradeoff=tradeoff,
         )
         runs = modeldir.checkpoints_dir(settings.out) / "runs"
         if runs.is_dir():
@@ -115,10 +122,59 @@ def write_model_dir(
     except BaseException:
         modeldir.discard(staging)
         raise
-    summary: dict[str, Any] = {"threshold": threshold, "validation": metrics}
+    summary: dict[str, Any] = {
+        "threshold": threshold,
+        "rejection": rejection,
+        "validation": metrics,
+    }
     if learned is not None:
         summary["entities"] = learned.summary()
     return summary
+
+
+def add_oos_scorer(
+    staging: Path,
+    card: ModelCard,
+    settings: TrainSettings,
+    train: Sequence[Example],
+    validation: Sequence[Example],
+) -> tuple[ModelCard, str, dict[str, Any] | None]:
+    """Choose the out-of-scope scorer on validation (training.oos) and save it into
+    ``staging``; the card records it. Returns the card, the method's name and the
+    trade-off curve for the report (None where no scorer could be chosen)."""
+    from training.evaluate import load_classifier
+    from training.oos import RejectTarget, fit_scorer
+
+    fitted = fit_scorer(
+        load_classifier(staging), train, validation, RejectTarget.parse(settings.reject_target)
+    )
+    if fitted is None:
+        return card, str(card.training.get("calibration", "")), None
+    fitted.scorer.save(staging)
+    training = {**card.training, "rejection": fitted.record, "calibration": "oos_scorer"}
+    return (
+        replace(card, training=training),
+        "oos_scorer",
+        {"source": fitted.record["oos_questions"], "points": fitted.curve},
+    )
+
+
+def describe_rejection(rejection: Mapping[str, Any]) -> str:
+    """One line for the report: the rule in use and what it was chosen for."""
+    if rejection.get("method") == "oos_scorer":
+        return (
+            f"out-of-scope scorer ({_signal(rejection)}, weight {rejection['weight']:g} on "
+            f"it against the confidence, threshold {rejection['threshold']:g}; target "
+            f"{rejection['target']}; validation in-scope rejection "
+            f"{rejection['validation_in_scope_rejection']:.2%})"
+        )
+    return f"{rejection.get('threshold')} ({rejection.get('method')})"
+
+
+def _signal(rule: Mapping[str, Any]) -> str:
+    if rule.get("signal") == "mahalanobis":
+        return "Mahalanobis distance to the nearest intent"
+    return f"similarity to the {rule['k']} nearest training examples"
 
 
 def calibrate(

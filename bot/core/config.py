@@ -385,3 +385,137 @@ def _convert(key: str, value: Any, hint: Any) -> Any:
             f"(set it in frontdesk.toml or {ENV_PREFIX}{key.upper()})"
         ) from None
     return value
+
+
+# The learning loop ([learning]) ---------------------------------------------------------
+
+LEARNING_SECTION = "learning"
+
+
+@dataclass(frozen=True, slots=True)
+class LearningSettings:
+    """``[learning]``: what the review queue collects, how ``frontdesk retrain`` trains a
+    candidate and how the gate judges it against the serving model."""
+
+    # The review queue: customer turns below this intent confidence, and conversations rated
+    # at or below this score (1-5) after a hand-off.
+    low_confidence: float = 0.5
+    bad_rating: int = 2
+    # Turns older than this many days stay out of the queue (0: no limit).
+    queue_days: float = 30.0
+    # Texts whose encoder embeddings are at least this similar (cosine) share a group.
+    group_similarity: float = 0.8
+    # retrain: the training data the serving model came from (CSV, JSONL or Rasa NLU YAML).
+    training_data: Path = Path("data/nlu.yml")
+    # Start the candidate from the serving model's weights rather than its base: faster,
+    # but its validation split then holds rows the serving model trained on, which skews the
+    # threshold and the n-gram fusion calibrated on it (training/retrain.py).
+    warm_start: bool = False
+    # Epochs when it does (much less than from scratch) ...
+    warm_start_epochs: float = 2.0
+    # ... at this share of the serving model's learning rate: a full-rate restart moved the
+    # boundaries between close intents (BANKING77's top-up and card intents) more than the
+    # corrections asked for.
+    warm_start_lr_factor: float = 0.25
+    # A time limit for the candidate's training (0: none).
+    max_minutes: float = 0.0
+    seed: int = 42
+    # The gate: the pinned held-out set (text,intent), off-topic texts (text; labelled
+    # out_of_scope), and the share of reviewed corrections held out of training.
+    holdout: tuple[Path, ...] = (Path("data/eval/intent_paraphrases.csv"),)
+    out_of_scope_holdout: tuple[Path, ...] = (Path("data/eval/out_of_domain.csv"),)
+    correction_holdout_share: float = 0.2
+    # Promotion needs accuracy and out-of-scope recall no worse than the serving model's by
+    # more than these, and no intent's recall (with at least min_intent_support held-out
+    # examples) falling by more than max_intent_drop.
+    accuracy_tolerance: float = 0.005
+    oos_recall_tolerance: float = 0.01
+    max_intent_drop: float = 0.1
+    min_intent_support: int = 5
+    # ... and only when that drop is more than chance: a one-sided sign test on the intent's
+    # rows the candidate broke against those it fixed, at this level shared among the intents
+    # tested (Bonferroni). With ten rows an intent, two broken and none fixed happens by
+    # chance one time in four.
+    intent_significance: float = 0.05
+    gauge_interval_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "low_confidence",
+            "group_similarity",
+            "correction_holdout_share",
+            "intent_significance",
+            "accuracy_tolerance",
+            "oos_recall_tolerance",
+            "max_intent_drop",
+        ):
+            value = getattr(self, name)
+            _check(value, f"learning.{name}", 0.0 <= value <= 1.0, "a number from 0 to 1")
+        _check(self.bad_rating, "learning.bad_rating", 0 <= self.bad_rating <= 5, "a rating 0-5")
+        _check(self.queue_days, "learning.queue_days", self.queue_days >= 0, "days >= 0")
+        _check(
+            self.warm_start_lr_factor,
+            "learning.warm_start_lr_factor",
+            0 < self.warm_start_lr_factor <= 1,
+            "a share of the learning rate above 0 and at most 1, like 0.25",
+        )
+        _check(
+            self.warm_start_epochs,
+            "learning.warm_start_epochs",
+            self.warm_start_epochs > 0,
+            "a number of epochs > 0, like 2",
+        )
+        _check(
+            self.max_minutes,
+            "learning.max_minutes",
+            self.max_minutes >= 0,
+            "a number of minutes >= 0 (0: no limit)",
+        )
+        _check(self.seed, "learning.seed", 0 <= self.seed < 2**32, "an integer 0..4294967295")
+        _check(
+            self.min_intent_support,
+            "learning.min_intent_support",
+            self.min_intent_support >= 1,
+            "an integer >= 1",
+        )
+        _check(
+            self.gauge_interval_s,
+            "learning.gauge_interval_s",
+            self.gauge_interval_s > 0,
+            "a number of seconds > 0",
+        )
+
+
+def parse_learning(raw: Any) -> LearningSettings:
+    """``config.extra["learning"]`` (absent: the defaults) as validated settings; an error
+    names the key, the value and the form expected."""
+    if raw is None:
+        return LearningSettings()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"[{LEARNING_SECTION}] must be a table, got {raw!r}")
+    hints = get_type_hints(LearningSettings)
+    known = {f.name for f in fields(LearningSettings)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(
+                f"setting learning.{key}={value!r} is unknown: expected one of "
+                + ", ".join(sorted(known))
+            )
+        hint = hints[key]
+        if "tuple" in str(hint):
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(
+                    f"setting learning.{key}={value!r} is invalid: expected a file path or "
+                    "a list of them"
+                )
+            values[key] = tuple(Path(v) for v in value)
+        else:
+            values[key] = _convert(f"learning.{key}", value, hint)
+    return LearningSettings(**values)
+
+
+def learning_settings(config: Config) -> LearningSettings:
+    return parse_learning(config.extra.get(LEARNING_SECTION))

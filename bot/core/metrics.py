@@ -51,6 +51,16 @@ class Metrics:
             "Messages waiting for the NLU models.",
             registry=self.registry,
         )
+        self.model_age_seconds = Gauge(
+            "frontdesk_intent_model_age_seconds",
+            "Seconds since the serving intent model was trained (its frontdesk.json created_at).",
+            registry=self.registry,
+        )
+        self.review_queue_length = Gauge(
+            "frontdesk_review_queue_length",
+            "Misunderstood customer messages waiting for a staff label (the review queue).",
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "frontdesk_ready", "1 when models and store are ready.", registry=self.registry
         )

@@ -70,6 +70,10 @@ class ShareRule:
     window_s: float = 600.0
     min_volume: int = 20
     baseline_s: float = 86400.0
+    # How many messages of history the training data's own reading of a topic is worth (see
+    # bot/ops/priors.py): enough that a topic negative by nature is known on day one, few
+    # enough that a week of real traffic outweighs curated examples. 0 ignores it.
+    prior_weight: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,8 @@ class AlertsConfig:
     gauge_window_s: float = 900.0
     overall: bool = True
     queue_size: int = 10_000
+    # How often every process reads the events the others stored (bot/ops/service.py).
+    poll_s: float = 0.5
     negative_share: ShareRule = field(default_factory=ShareRule)
     surge: SurgeRule = field(default_factory=SurgeRule)
     shift: ShiftRule = field(default_factory=ShiftRule)
@@ -203,7 +209,7 @@ def _known(key: str, table: Mapping[str, Any], allowed: set[str]) -> None:
 def _share_rule(raw: Any) -> ShareRule:
     key = "alerts.negative_share"
     table = _table(key, raw)
-    _known(key, table, {"enabled", "threshold", "window", "min_volume", "baseline"})
+    _known(key, table, {"enabled", "threshold", "window", "min_volume", "baseline", "prior_weight"})
     default = ShareRule()
     return ShareRule(
         enabled=_bool(f"{key}.enabled", table.get("enabled", default.enabled)),
@@ -223,6 +229,12 @@ def _share_rule(raw: Any) -> ShareRule:
         ),
         baseline_s=parse_duration(
             f"{key}.baseline", table.get("baseline", default.baseline_s), allow_zero=True
+        ),
+        prior_weight=_integer(
+            f"{key}.prior_weight",
+            table.get("prior_weight", default.prior_weight),
+            low=0,
+            form="an integer >= 0 (messages of history the training data counts as)",
         ),
     )
 
@@ -345,6 +357,7 @@ TOP_KEYS = {
     "gauge_window",
     "overall",
     "queue_size",
+    "poll_interval",
     "negative_share",
     "surge",
     "shift",
@@ -397,6 +410,7 @@ def parse_alerts(raw: Any) -> AlertsConfig:
             low=1,
             form="an integer >= 1",
         ),
+        poll_s=parse_duration("alerts.poll_interval", table.get("poll_interval", default.poll_s)),
         negative_share=_share_rule(table.get("negative_share", {})),
         surge=_surge_rule(table.get("surge", {})),
         shift=_shift_rule(table.get("shift", {})),

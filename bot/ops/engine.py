@@ -166,13 +166,18 @@ class ShiftState:
         self.negatives += int(negative)
 
 
-def _usually_there(usual: float | None, n: int, threshold: float) -> bool:
+def _usually_there(usual: float | None, usual_n: float, n: int, threshold: float) -> bool:
     """Whether a window of ``n`` messages at the scope's usual share reaches ``threshold``
     within three standard errors. For such a scope (complaints, say) the threshold is a coin
-    flip every window, not news; the shift rule tests it against its own level instead."""
-    if usual is None or not n:
+    flip every window, not news; the shift rule tests it against its own level instead.
+
+    The usual share is itself an estimate from ``usual_n`` messages (history, and the
+    training data's reading counted as a few), so its error counts too: a short history that
+    happens to read low does not make an ordinary window look like news."""
+    if usual is None or not n or not usual_n:
         return False
-    return usual + 3 * math.sqrt(usual * (1 - usual) / n) >= threshold
+    spread = max(usual * (1 - usual), 1e-4)
+    return usual + 3 * math.sqrt(spread * (1 / n + 1 / usual_n)) >= threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +256,9 @@ class AlertEngine:
     active: dict[tuple[str, str], AlertState] = field(default_factory=dict)
     resolved_at: dict[tuple[str, str], float] = field(default_factory=dict)
     watermark: float | None = None
+    # scope -> (messages, negatives): the training data as the models read it, already
+    # weighted (bot/ops/priors.py); what a scope is usually like before it has a history.
+    priors: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -323,14 +331,15 @@ class AlertEngine:
         changes.extend(self._expire(now))
         return changes
 
-    def tick(self, now: float) -> list[Transition]:
-        """Let time pass without observations: windows empty and quiet alerts resolve."""
+    def tick(self, now: float, *, expire: bool = True) -> list[Transition]:
+        """Let time pass without observations: windows empty and (``expire``) quiet alerts
+        resolve."""
         if self.watermark is not None and now <= self.watermark:
             return []
         self.watermark = now
         for counts in self.scopes.values():
             counts.advance(counts.bucket(now))
-        return self._expire(now)
+        return self._expire(now) if expire else []
 
     # Rules ---------------------------------------------------------------------------
 
@@ -343,18 +352,21 @@ class AlertEngine:
             share = neg / n if n else 0.0
             usual: float | None = None
             base_n = 0
+            usual_n = 0.0
             if share_rule.baseline_s:
                 total_n, total_neg = counts.window(self._span_share_usual)
                 base_n = total_n - n
-                if base_n >= share_rule.min_volume:
-                    usual = (total_neg - neg) / base_n
+                prior_n, prior_neg = self.priors.get(scope, (0.0, 0.0))
+                usual_n = base_n + prior_n
+                if prior_n or base_n >= share_rule.min_volume:
+                    usual = (total_neg - neg + prior_neg) / usual_n
             results.append(
                 Evaluation(
                     SHARE_RULE,
                     scope,
                     fires=n >= share_rule.min_volume
                     and share >= share_rule.threshold
-                    and not _usually_there(usual, n, share_rule.threshold),
+                    and not _usually_there(usual, usual_n, n, share_rule.threshold),
                     volume=n,
                     negatives=neg,
                     share=share,

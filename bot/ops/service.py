@@ -6,10 +6,17 @@ start :meth:`OpsService.start` seeds the alert windows from the stored events, t
 process stored but never evaluated included.
 
 The turn listener only puts an item on a bounded queue (dropping the oldest when it is full,
-counted) and returns. One background task takes items in batches, feeds the alert engine and
-persists what it decides (recording first the items that arrive without a stored event: a
-replay's, a test's); another lets time pass (quiet alerts resolve, gauges decay) and prunes
-events older than the retention.
+counted) and returns. One background task takes items in batches, records those that arrive
+without a stored event (a replay's, a test's) and then reads the event table; another lets
+time pass (quiet alerts resolve, gauges decay) and prunes events older than the retention.
+
+The alert engine is fed from the event table, in id order, never from the queue: every
+process sharing the database reads every event (the others' by polling every
+``[alerts] poll_interval``), so all of them hold the same windows, and one of them, the leader
+(bot/ops/leadership.py), evaluates the rules and writes what they decide. Ids are handed out
+when a transaction inserts and become visible when it commits, so a read can see id 102 before
+101; an id skipped that way is asked for again for a few seconds (a rolled-back insert leaves
+a hole that never fills).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +45,7 @@ from bot.ops.engine import (
     Transition,
     describe,
 )
+from bot.ops.leadership import Leadership, SoleLeader
 from bot.ops.webhooks import WebhookDispatcher
 from bot.storage import Turn
 from bot.storage import store as store_module
@@ -47,6 +56,11 @@ log = logging.getLogger(__name__)
 
 BATCH = 256
 CHANNEL_CACHE = 10_000
+PULL_LIMIT = 5000
+HOLE_WAIT_S = 10.0
+MAX_HOLES = 10_000
+# How often the lease is renewed and staff's changes made on other processes are read back.
+LEAD_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +142,10 @@ class OpsService:
             on_result=lambda result: metrics.deliveries.labels(result).inc(),
         )
         self.domain: Callable[[], Domain] = Domain
+        self.leadership: Leadership = SoleLeader()
+        self.leading = False
+        self.cursor = 0  # the highest event id fed to the engine
+        self.holes: dict[int, float] = {}  # ids below it not seen yet -> when first missed
         self._store: OpsStore | None = None
         self._channels: OrderedDict[str, str] = OrderedDict()
         self._lock = asyncio.Lock()
@@ -174,11 +192,19 @@ class OpsService:
 
     # Life cycle ------------------------------------------------------------------------
 
-    async def start(self, store: OpsStore, domain: Callable[[], Domain] | None = None) -> None:
+    async def start(
+        self,
+        store: OpsStore,
+        domain: Callable[[], Domain] | None = None,
+        leadership: Leadership | None = None,
+    ) -> None:
         self._store = store
         if domain is not None:
             self.domain = domain
+        if leadership is not None:
+            self.leadership = leadership
         await self._restore()
+        self.leading = await self.leadership.hold()
         await self.dispatcher.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -186,6 +212,11 @@ class OpsService:
             loop.create_task(self._every(self._tick_interval(), self.tick)),
             loop.create_task(self._every(self.config.prune_interval_s, self.prune)),
         ]
+        if self.leadership.shared:
+            self._tasks += [
+                loop.create_task(self._every(self.config.poll_s, self.pull)),
+                loop.create_task(self._every(LEAD_INTERVAL_S, self.lead)),
+            ]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -194,7 +225,13 @@ class OpsService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.leadership.release()
+        self.leading = False
         await self.dispatcher.close()
+
+    def set_priors(self, priors: dict[str, tuple[float, float]]) -> None:
+        """What each topic is usually like before it has a history (bot/ops/priors.py)."""
+        self.engine.priors = dict(priors)
 
     def _tick_interval(self) -> float:
         return max(1.0, min(60.0, self.config.gauge_window_s / 10))
@@ -202,8 +239,12 @@ class OpsService:
     async def _restore(self) -> None:
         """Seed the windows from stored events so a restart forgets nothing."""
         now = self.clock().timestamp()
+        # The last id first: an event stored meanwhile is then read once, by the first pull.
+        self.cursor = await self.store.last_event_id()
         events = await self.store.events_since(now - self.config.horizon_s)
-        self.engine.seed(Observation(ts, topic, negative) for ts, topic, negative in events)
+        self.engine.seed(
+            Observation(e.ts, e.topic, e.negative) for e in events if e.id <= self.cursor
+        )
         for alert in await self.store.alerts(states=ACTIVE, limit=10_000):
             self.engine.restore(
                 AlertState(
@@ -270,19 +311,103 @@ class OpsService:
             for i in items
         ]
         await self.store.record([e for e, i in zip(events, items, strict=True) if not i.stored])
-        changes: list[Transition] = []
+        return await self.pull()
+
+    async def pull(self) -> list[Transition]:
+        """Feed the engine every event stored since the last read, by whichever process; the
+        leader persists and announces what the rules decide."""
         async with self._lock:
-            for event in events:
-                found = self.engine.observe(Observation(event.ts, event.topic, event.negative))
-                for change in found:
-                    await self._persist(change)
-                changes.extend(found)
+            rows = await self.store.events_after(self.cursor, sorted(self.holes), limit=PULL_LIMIT)
+            if not rows:
+                self._forget_old_holes()
+                return []
+            rows.sort(key=lambda e: e.id)
+            seen = {e.id for e in rows}
+            for filled in seen & self.holes.keys():
+                del self.holes[filled]
+            top = max(seen)
+            if top > self.cursor:
+                now = time.monotonic()
+                for missing in range(self.cursor + 1, top):
+                    if missing not in seen:
+                        self.holes[missing] = now
+                self.cursor = top
+            self._forget_old_holes()
+            observations = [Observation(e.ts, e.topic, e.negative) for e in rows]
+            changes: list[Transition] = []
+            if self.leading:
+                for obs in observations:
+                    found = self.engine.observe(obs)
+                    for change in found:
+                        await self._persist(change)
+                    changes.extend(found)
+            else:
+                # Counted, not evaluated: the leader decides, and this engine is ready to if
+                # it takes over.
+                self.engine.seed(observations)
             self._update_gauges()
         return changes
 
+    def _forget_old_holes(self) -> None:
+        oldest = time.monotonic() - HOLE_WAIT_S
+        for missing, since in list(self.holes.items()):
+            if since < oldest or len(self.holes) > MAX_HOLES:
+                del self.holes[missing]
+
+    async def catch_up(self) -> list[Transition]:
+        """Everything queued here, then everything the other processes stored (tests)."""
+        await self.settle()
+        return await self.pull()
+
+    async def lead(self) -> bool:
+        """Renew (or take) the lease, and read back the alerts staff changed elsewhere."""
+        leading = await self.leadership.hold()
+        if leading != self.leading:
+            log.info(
+                "%s evaluating the alert rules for the fleet", "now" if leading else "no longer"
+            )
+        async with self._lock:
+            self.leading = leading
+            await self._reconcile()
+            self._update_gauges()
+        return leading
+
+    async def _reconcile(self) -> None:
+        """Make the engine's open alerts those the database holds: staff on another process
+        may have acknowledged or resolved one, and a new leader takes over the old one's."""
+        stored = {
+            (a.rule, a.scope): a for a in await self.store.alerts(states=ACTIVE, limit=10_000)
+        }
+        at = self.engine.watermark or self.clock().timestamp()
+        for key, alert in list(self.engine.active.items()):
+            row = stored.get(key)
+            if row is None or (alert.id is not None and row.id != alert.id):
+                self.engine.resolve(key, at)
+            elif row.state == ACKNOWLEDGED:
+                self.engine.acknowledge(key)
+        for key, row in stored.items():
+            if key not in self.engine.active:
+                self.engine.restore(
+                    AlertState(
+                        row.rule,
+                        row.scope,
+                        row.state,
+                        epoch(row.opened_at),
+                        epoch(row.last_seen_at),
+                        id=row.id,
+                        peak_share=row.peak_share,
+                    )
+                )
+
     async def tick(self) -> list[Transition]:
         async with self._lock:
-            changes = self.engine.tick(self.clock().timestamp())
+            now = self.clock().timestamp()
+            if not self.leading:
+                # Windows move on; whether a quiet alert resolves is the leader's to decide.
+                self.engine.tick(now, expire=False)
+                self._update_gauges()
+                return []
+            changes = self.engine.tick(now)
             for change in changes:
                 await self._persist(change)
             self._update_gauges()

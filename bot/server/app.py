@@ -28,12 +28,14 @@ from bot.server.appkeys import (
     Limits,
 )
 from bot.server.events import STAFF_TOPIC
+from bot.server.fleet import answer_sync, fleet_reloads
 from bot.server.http.middleware import request_context
 from bot.server.ops import setup_ops
 from bot.server.ratelimit import RateLimiter
 from bot.server.routes import setup_routes
 from bot.server.runtime import RuntimeHolder, load_runtime, model_workers
 from bot.server.web import setup_web
+from bot.server.web.review import setup_learning
 from bot.storage import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,11 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_runtime)
+    app.cleanup_ctx.append(fleet_reloads)
+    app.cleanup_ctx.append(answer_sync)
     setup_web(app)
     setup_ops(app)
+    setup_learning(app)
     return app
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.chat.conversation import TurnListener
-from bot.core.config import Config
+from bot.core.config import Config, LearningSettings
 from bot.core.metrics import Metrics
 from bot.ops.service import OpsService
 from bot.server.events import EventHub
@@ -40,3 +41,15 @@ TURN_LISTENERS = web.AppKey("turn_listeners", list[TurnListener])
 OPS = web.AppKey("ops", OpsService)
 # Live events to consoles and widgets (in-process, or fanned out through Redis).
 HUB = web.AppKey("event_hub", EventHub)
+
+
+@dataclass
+class LearningState:
+    """The learning loop's settings, and the sentence encoder that groups the review queue
+    once someone has opened it (loaded on first use)."""
+
+    settings: LearningSettings
+    encoder: Any = None
+
+
+LEARNING = web.AppKey("learning", LearningState)

@@ -12,7 +12,17 @@ from aiohttp import web
 from bot.server.http import health, openapi, parse, rest
 from bot.server.ops import api as ops_api
 from bot.server.ops import page as ops_page
-from bot.server.web import admin, answers, audit, console, conversations, feedback, login, widget
+from bot.server.web import (
+    admin,
+    answers,
+    audit,
+    console,
+    conversations,
+    feedback,
+    login,
+    review,
+    widget,
+)
 from bot.server.web.widget import STATIC
 
 
@@ -61,6 +71,11 @@ def setup_routes(app: web.Application) -> None:
     add("POST", "/api/answers/{answer_id}/approve", answers.approve_answer)
     add("POST", "/api/answers/{answer_id}/reject", answers.reject_answer)
     add("GET", "/console/ws", console.console_events)
+    # The review queue: what the bot misunderstood, for staff to label
+    add("GET", "/console/review", review.review_page)
+    add("GET", "/api/review", review.review_queue)
+    add("POST", "/api/review/labels", review.label_turns)
+    add("GET", "/api/review/counts", review.review_counts)
     # Admin
     add("GET", "/console/admin", admin.admin_page)
     add("GET", "/api/admin/users", admin.list_users)

@@ -17,7 +17,8 @@ from bot.chat.pii import PiiFilter
 from bot.core.config import Config
 from bot.core.redact import RedactingFilter, config_secrets, redact
 from bot.server.app import create_app
-from bot.server.appkeys import CONFIG, RUNTIME
+from bot.server.appkeys import CONFIG
+from bot.server.fleet import reload_runtime
 from bot.server.http.middleware import RequestIdFilter
 
 log = logging.getLogger("frontdesk")
@@ -76,22 +77,8 @@ async def reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     pending: set[asyncio.Task[None]] = set()
 
-    async def reload() -> None:
-        holder = app[RUNTIME]
-        if holder.runtime is None and holder.error is None:
-            # The files may have changed since this load began (a worker that was restarted
-            # just before a `frontdesk reload`): reload once it is done.
-            log.info("reload asked while the models load; reloading when they are ready")
-            await holder.ready.wait()
-        try:
-            seconds = await holder.get().reload()
-        except Exception:
-            log.exception("reload failed; still serving the previous models")
-        else:
-            log.info("reloaded models, index and data files in %.1fs", seconds)
-
     def on_signal() -> None:
-        task = loop.create_task(reload())
+        task = loop.create_task(reload_runtime(app))
         pending.add(task)
         task.add_done_callback(pending.discard)
 

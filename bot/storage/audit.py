@@ -41,6 +41,7 @@ ACTIONS = (
     "answer_rejected",
     "answer_reopened",
     "intent_correction",
+    "review_label",
 )
 
 # What the command line writes as the client: it has no address, and no signed-in actor.

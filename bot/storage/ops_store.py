@@ -157,6 +157,21 @@ def alert_from_row(row: Any) -> Alert:
     return record_from_row(Alert, row, details=dict(row.details or {}))
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """What the alert engine needs of a stored event, and its id (the order of the feed)."""
+
+    id: int
+    ts: float
+    topic: str
+    negative: bool
+
+
+def _stored_events() -> Any:
+    c = sentiment_events.c
+    return select(c.id, c.ts, c.topic, c.negative)
+
+
 class OpsStore:
     """``engine`` serves the dashboard's queries; every write goes through ``transactions``
     (the conversation store's), so on SQLite it queues with the chat's writes in one thread
@@ -184,15 +199,30 @@ class OpsStore:
         if events:
             await self.transactions.run(lambda conn: insert_events(conn, events))
 
-    async def events_since(self, since: float) -> list[tuple[float, str, bool]]:
-        """(ts, topic, negative) of every event at or after ``since``, oldest first."""
-        query = (
-            select(sentiment_events.c.ts, sentiment_events.c.topic, sentiment_events.c.negative)
-            .where(sentiment_events.c.ts >= int(since))
-            .order_by(sentiment_events.c.ts)
-        )
+    async def events_since(self, since: float) -> list[StoredEvent]:
+        """Every event at or after ``since``, oldest first."""
+        query = _stored_events().where(sentiment_events.c.ts >= int(since))
         async with self.engine.connect() as conn:
-            return [(float(r.ts), r.topic, bool(r.negative)) for r in await conn.execute(query)]
+            rows = await conn.execute(query.order_by(sentiment_events.c.ts))
+            return [StoredEvent(r.id, float(r.ts), r.topic, bool(r.negative)) for r in rows]
+
+    async def last_event_id(self) -> int:
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.max(sentiment_events.c.id))) or 0)
+
+    async def events_after(
+        self, after: int, also: Sequence[int] = (), *, limit: int = 5000
+    ) -> list[StoredEvent]:
+        """Events with an id above ``after`` (at most ``limit``, lowest ids first), and those
+        of the ids in ``also`` (ids below it seen missing before: see bot/ops/service.py)."""
+        newer = _stored_events().where(sentiment_events.c.id > after)
+        query = newer.order_by(sentiment_events.c.id).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = list(await conn.execute(query))
+            if also:
+                late = _stored_events().where(sentiment_events.c.id.in_(list(also)))
+                rows += list(await conn.execute(late))
+        return [StoredEvent(r.id, float(r.ts), r.topic, bool(r.negative)) for r in rows]
 
     async def series(
         self,

@@ -99,3 +99,20 @@ escalations = Table(
     Column("resolved_at", DateTime(timezone=True), nullable=True),
 )
 Index("ix_escalations_status", escalations.c.status, escalations.c.created_at)
+
+# What staff decided about a message in the review queue (the turns the bot misunderstood):
+# an intent (also written to corrections, which retraining reads), out of scope, an answer
+# linked from the index, or nothing wrong. One decision per turn; a new one replaces it.
+review_labels = Table(
+    "review_labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("turn_id", Integer, ForeignKey("turns.id", ondelete="CASCADE"), nullable=False),
+    # intent | out_of_scope | answer | dismissed
+    Column("kind", String(16), nullable=False),
+    Column("intent", String(128), nullable=True),
+    Column("qa_id", String(64), nullable=True),
+    Column("author", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("turn_id", name="uq_review_label_turn"),
+)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from retrieval.base import modeldir
 from retrieval.base.labels import FALLBACK_INTENT
@@ -28,11 +28,20 @@ from retrieval.base.modeldir import (
     SparseModel,
 )
 from retrieval.models.ngrams import SparseScorer
+from retrieval.models.oos import OutOfScopeFileError, OutOfScopeScorer
 from retrieval.models.torchscript import TRACE_EXAMPLE, checked_trace
 
 log = logging.getLogger(__name__)
 
 RANKING_SIZE = 10
+
+
+class Scores(NamedTuple):
+    """What one forward pass over some texts gives, before any decision."""
+
+    probabilities: Any  # (n, labels): fused, bias applied, softmaxed
+    encoder_confidence: Any  # (n,): the encoder's own top probability
+    embeddings: Any  # (n, hidden): the encoder's mean-pooled last layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,37 @@ def length_groups(lengths: Sequence[int], call_overhead: int) -> list[list[int]]
     return groups[::-1]
 
 
+def with_embedding(model: Any) -> Any:
+    """``model`` called so that it also returns each text's embedding: its last hidden
+    layer mean-pooled over the real tokens (what the out-of-scope scorer compares)."""
+    import torch
+
+    class LogitsAndEmbedding(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(
+            self,
+            input_ids: torch.Tensor,
+            attention_mask: torch.Tensor,
+            token_type_ids: torch.Tensor | None = None,
+        ) -> dict[str, torch.Tensor]:
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            out = self.inner(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                output_hidden_states=True,
+                **extra,
+            )
+            hidden = out.hidden_states[-1]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+            return {"logits": out.logits, "embedding": pooled}
+
+    return LogitsAndEmbedding(model).eval()
+
+
 def trace_for_cpu(model: Any, tokenizer: Any) -> Any | None:
     """A checked TorchScript trace of ``model`` (:mod:`retrieval.models.torchscript`), or None."""
     import torch
@@ -102,13 +142,24 @@ def trace_for_cpu(model: Any, tokenizer: Any) -> Any | None:
         batch = dict(tokenizer(list(texts), padding=True, return_tensors="pt"))
         with torch.inference_mode():
             out = fn(**batch)
-        return out["logits"] if isinstance(out, dict) else out.logits
+        if isinstance(out, dict):
+            # The embedding is checked with the logits: the out-of-scope rule reads it.
+            parts = [out["logits"]] + ([out["embedding"]] if "embedding" in out else [])
+            return torch.cat([p.float() for p in parts], dim=-1)
+        return out.logits
 
     def trace() -> Any:
         example = dict(tokenizer(list(TRACE_EXAMPLE), padding=True, return_tensors="pt"))
         return torch.jit.trace(model, example_kwarg_inputs=example, strict=False, check_trace=False)
 
     return checked_trace("model", trace, model, logits)
+
+
+def _load_oos(directory: Path) -> OutOfScopeScorer | None:
+    try:
+        return OutOfScopeScorer.load(directory)
+    except OutOfScopeFileError as exc:
+        raise ModelDirError(str(exc)) from exc
 
 
 def _load_sparse(directory: Path, card: ModelCard, spec: SparseModel) -> SparseScorer:
@@ -201,10 +252,15 @@ class TextClassifier:
             else:
                 model = quantize_linear_layers(model)
         self.model = model.to(self.device)
+        self._forward = with_embedding(self.model)
         # On the CPU a traced graph runs the whole forward pass in C++: a single message
         # costs about half as much, and the Python interpreter lock is free meanwhile for
         # the event loop and the other model.
-        self._traced = trace_for_cpu(self.model, self.tokenizer) if self.device == "cpu" else None
+        self._traced = (
+            trace_for_cpu(self._forward, self.tokenizer) if self.device == "cpu" else None
+        )
+        # None for directories written before the scorer existed: they keep the card's rule.
+        self.oos = _load_oos(directory) if card.task == "intent" else None
         # bf16 autocast on GPUs that have it, fp16 otherwise; full precision on the CPU.
         self._autocast_dtype = None
         if self.device.startswith("cuda"):
@@ -249,30 +305,41 @@ class TextClassifier:
         better, so rejecting on it keeps more in-scope messages and turns away more
         off-topic ones (bench/intent_banking77.py compares the two rules).
         """
+        scores = self.analyse(texts)
+        return scores.probabilities, scores.encoder_confidence
+
+    def analyse(self, texts: Sequence[str]) -> Scores:
+        """:meth:`scores` and each text's embedding, from one forward pass."""
         import numpy as np
         import torch
 
+        config = self.model.config
+        width = int(getattr(config, "hidden_size", 0) or getattr(config, "dim", 0))
         if not texts:
-            empty = np.zeros((0, len(self.card.labels)), dtype="float32")
-            return empty, np.zeros(0, dtype="float32")
+            return Scores(
+                np.zeros((0, len(self.card.labels)), dtype="float32"),
+                np.zeros(0, dtype="float32"),
+                np.zeros((0, width), dtype="float32"),
+            )
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.card.max_length)
         ids: list[list[int]] = encoded["input_ids"]
         out = np.empty((len(ids), len(self.card.labels)), dtype="float32")
         encoder_confidence = np.empty(len(ids), dtype="float32")
+        embeddings = np.empty((len(ids), width), dtype="float32")
         weight, scale = self._fusion
         sparse = torch.from_numpy(self.sparse.scores(texts)) if self.sparse else None
         overhead = GPU_CALL_OVERHEAD_TOKENS if self.device != "cpu" else CPU_CALL_OVERHEAD_TOKENS
+        forward = self._traced if self._traced is not None else self._forward
         with torch.inference_mode():
             for group in length_groups([len(row) for row in ids], overhead):
                 batch = self._padded([ids[i] for i in group], torch)
                 if self._autocast_dtype is not None:
                     with torch.autocast("cuda", dtype=self._autocast_dtype):
-                        logits = self.model(**batch).logits
-                elif self._traced is not None:
-                    logits = self._traced(**batch)["logits"]
+                        result = forward(**batch)
                 else:
-                    logits = self.model(**batch).logits
-                logits = logits.float().cpu()
+                    result = forward(**batch)
+                logits = result["logits"].float().cpu()
+                embeddings[group] = result["embedding"].float().cpu().numpy()
                 fused = logits
                 if sparse is not None:
                     fused = (1 - weight) * logits + weight * scale * sparse[group]
@@ -282,7 +349,7 @@ class TextClassifier:
                     fused = fused + self._logit_bias
                 encoder_confidence[group] = torch.softmax(logits, dim=-1).max(dim=-1).values
                 out[group] = torch.softmax(fused, dim=-1).numpy()
-        return out, encoder_confidence
+        return Scores(out, encoder_confidence, embeddings)
 
     def _padded(self, rows: Sequence[Sequence[int]], torch: Any) -> dict[str, Any]:
         """Right-padded tensors for rows of token ids, as the tokenizer would pad them."""
@@ -299,20 +366,42 @@ class TextClassifier:
         return {name: tensor.to(self.device) for name, tensor in batch.items()}
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        probabilities, confidence = self.scores(texts)
-        return [self.decide(row, c) for row, c in zip(probabilities, confidence, strict=True)]
+        scores = self.analyse(texts)
+        oos = self.oos_scores(scores)
+        return [
+            self.decide(row, c, o)
+            for row, c, o in zip(scores.probabilities, scores.encoder_confidence, oos, strict=True)
+        ]
 
-    def decide(self, probs: Any, encoder_confidence: float | None = None) -> Prediction:
-        """Apply the model card's rejection rule to one row of probabilities (and, for the
-        ``encoder_max_softmax`` rule, the encoder's own confidence in that text)."""
+    def oos_scores(self, scores: Scores) -> list[float | None]:
+        """The out-of-scope score of each text (higher: more like what the model was
+        taught), or None for each where the model has no out-of-scope scorer."""
+        if self.oos is None:
+            return [None] * len(scores.encoder_confidence)
+        return [float(x) for x in self.oos.scores(scores.encoder_confidence, scores.embeddings)]
+
+    def decide(
+        self, probs: Any, encoder_confidence: float | None = None, oos_score: float | None = None
+    ) -> Prediction:
+        """Apply the model's rejection rule to one row of probabilities.
+
+        With an out-of-scope scorer (:mod:`retrieval.models.oos`) and its ``oos_score`` for
+        the text, a score below the scorer's threshold rejects; otherwise the card's rule
+        reads the top probability (or, for the ``encoder_max_softmax`` rule, the encoder's
+        own confidence in that text). A predicted oos label always rejects.
+        """
         order = probs.argsort()[::-1]
         ranking = tuple((self.card.labels[i], float(probs[i])) for i in order[:RANKING_SIZE])
         top_label, confidence = ranking[0]
-        measured = confidence
-        rejection = self.card.rejection
-        if rejection.method == ENCODER_REJECTION and encoder_confidence is not None:
-            measured = float(encoder_confidence)
-        rejected = top_label in self.card.oos_labels or measured < rejection.threshold
+        if self.oos is not None and oos_score is not None:
+            below = oos_score < self.oos.threshold
+        else:
+            measured = confidence
+            rejection = self.card.rejection
+            if rejection.method == ENCODER_REJECTION and encoder_confidence is not None:
+                measured = float(encoder_confidence)
+            below = measured < rejection.threshold
+        rejected = top_label in self.card.oos_labels or below
         return Prediction(
             label=FALLBACK_INTENT if rejected else top_label,
             confidence=confidence,

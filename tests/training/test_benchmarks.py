@@ -111,11 +111,45 @@ def test_svm_baseline_reports_its_figures(banking: ModuleType) -> None:
     assert figures["svm_train_seconds"] >= 0 and figures["svm_ms_per_message"] >= 0
 
 
-def test_banking_defaults_are_the_30_minute_recipe(banking: ModuleType) -> None:
+def test_banking_bench_has_no_recipe_of_its_own_only_the_users_budget(
+    banking: ModuleType,
+) -> None:
     args = banking.parse_args([])
 
-    assert (args.max_minutes, args.epochs, args.batch_size) == (30.0, 10.0, 32)
-    assert (args.limit, args.out, args.label_smoothing) == (None, None, 0.1)
+    assert (args.max_minutes, args.limit, args.out, args.svm) == (30.0, None, None, False)
+    assert not {"epochs", "batch_size", "lr", "label_smoothing"} & set(vars(args))
+
+
+def test_banking_bench_skips_with_the_reason_when_the_data_is_absent(
+    banking: ModuleType, tmp_path: Path
+) -> None:
+    result = banking.main(["--data-dir", str(tmp_path)])
+
+    assert result["skipped"].startswith("missing ")
+
+
+@pytest.fixture(scope="module")
+def oos_bench() -> ModuleType:
+    return load_bench("intent_oos")
+
+
+def test_oos_protocol_holds_out_a_quarter_of_the_intents_and_trains_on_50_each(
+    oos_bench: ModuleType,
+) -> None:
+    intents = [f"intent_{i:02d}" for i in range(8)]
+    train = [(f"{name} question {i}", name) for name in intents for i in range(60)]
+    test = [(f"{name} test {i}", name) for name in intents for i in range(3)]
+
+    chosen, test_rows, held_out = oos_bench.make_split(train, test, ["weather?"], seed=1)
+
+    assert len(held_out) == 2
+    assert not {label for _, label in chosen} & set(held_out)
+    assert Counter(label for _, label in chosen) == dict.fromkeys(
+        sorted(set(intents) - set(held_out)), 50
+    )
+    oos = [text for text, label in test_rows if label == "oos"]
+    assert len(oos) == 2 * 3 + 1 and "weather?" in oos
+    assert oos_bench.make_split(train, test, ["weather?"], seed=1)[2] == held_out
 
 
 def write_tweeteval(directory: Path, split: str, pairs: list[tuple[str, str]]) -> None:

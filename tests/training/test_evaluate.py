@@ -30,12 +30,16 @@ def test_evaluate_returns_metrics_and_writes_report_and_confusion_png(
     expected = {"accuracy", "macro_f1", "macro_recall", "weighted_f1", "n", "ms_per_message"}
     expected |= {"accuracy_without_rejection", "macro_f1_without_rejection"}
     oos_keys = {"in_scope_accuracy", "oos_precision", "oos_recall", "oos_f1"}
+    oos_keys |= {"in_scope_rejection_rate", "oos_curve"}
     assert expected | oos_keys <= set(result)
     assert result["n"] == 5
     assert json.loads(json.dumps(result)) == result
     report = (tmp_path / "report" / "report.md").read_text()
     for heading in ("## Per label", "## Most confused pairs", "## Misclassified examples"):
         assert heading in report
+    assert "## Out-of-scope trade-off" in report
+    rates = [point["in_scope_rejection"] for point in result["oos_curve"]]
+    assert rates == sorted(rates) and rates[0] == 0.0
     assert (tmp_path / "report" / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

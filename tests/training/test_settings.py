@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from training.settings import (
+    MAX_EPOCHS,
     TrainSettings,
     default_epochs,
     default_learning_rate,
     default_patience,
+    default_recipe,
 )
 
 
@@ -52,6 +54,8 @@ def test_valid_settings_keep_defaults_and_turn_strings_into_paths(data: Path) ->
         ("sparse", 1, "expected true or false"),
         ("label_smoothing", 1.0, "expected a number from 0 (off) to below 1"),
         ("label_smoothing", -0.1, "expected a number from 0 (off) to below 1"),
+        ("reject_target", "5%", "expected auto, an in-scope rejection rate"),
+        ("reject_target", 0.02, "expected a string such as auto, in-scope=0.02"),
     ],
 )
 def test_invalid_setting_error_names_field_value_and_expected_form(
@@ -82,7 +86,37 @@ def test_default_epochs_give_small_data_more_passes_within_bounds() -> None:
     assert default_epochs(10) == 30  # a moodbot-size project needs many passes
     assert default_epochs(300) == 20
     assert default_epochs(1292) == 5  # the demo intents' training split
-    assert default_epochs(100_000) == 2
+    assert default_epochs(3999) == 2
+
+
+def test_large_data_gets_the_recipe_the_banking77_benchmark_found_best(data: Path) -> None:
+    recipe = default_recipe(settings(data), 8503, on_gpu=False)
+
+    assert (recipe.epochs, recipe.batch_size, recipe.label_smoothing) == (10.0, 32, 0.1)
+    assert (recipe.train_seconds, recipe.fills_budget) == (None, False)
+
+
+def test_small_data_keeps_the_small_data_recipe(data: Path) -> None:
+    recipe = default_recipe(settings(data), 1292, on_gpu=False)
+
+    assert (recipe.epochs, recipe.batch_size, recipe.label_smoothing) == (5.0, 16, 0.0)
+
+
+def test_a_time_budget_plans_the_most_epochs_and_keeps_time_for_what_follows(data: Path) -> None:
+    recipe = default_recipe(settings(data, max_minutes=30), 8503, on_gpu=False, spent_seconds=12)
+
+    assert recipe.fills_budget and recipe.epochs == MAX_EPOCHS
+    assert recipe.train_seconds is not None
+    assert 0.9 * 1800 - 12 < recipe.train_seconds < 1800 - 12
+
+
+def test_what_the_user_sets_wins_over_the_recipe(data: Path) -> None:
+    given = settings(data, max_minutes=30, epochs=3, batch_size=8, label_smoothing=0.0)
+
+    recipe = default_recipe(given, 8503, on_gpu=False)
+
+    assert (recipe.epochs, recipe.batch_size, recipe.label_smoothing) == (3.0, 8, 0.0)
+    assert not recipe.fills_budget  # the budget only cuts a schedule that would not fit
 
 
 def test_long_runs_on_small_data_get_more_patience() -> None:

@@ -49,6 +49,34 @@ def test_training_result_is_one_json_line_with_validation_metrics(
     assert metrics_file["threshold"] == result["threshold"]
 
 
+def test_train_fills_the_budget_it_is_given_with_early_stopping_still_on(tmp_path: Path) -> None:
+    data = write_intents_csv(tmp_path / "nlu.csv", TINY_INTENTS)
+
+    result = train(tiny_settings(data, tmp_path / "m", epochs=None, max_minutes=2.0))
+
+    card = json.loads((tmp_path / "m" / "frontdesk.json").read_text())
+    # Planned to the ceiling; the measured step rate only ever shortens the plan.
+    assert result["epochs"] == 30.0
+    assert result["epochs_planned"] <= 30.0
+    assert card["training"]["hyperparameters"]["patience"] == 6
+    assert card["training"]["hyperparameters"]["max_minutes"] < 2.0
+    assert result["stopped_by"] in {"schedule", "early_stopping", "time_budget"}
+
+
+def test_without_oos_examples_in_scope_rejection_stays_within_the_default_target(
+    tmp_path: Path,
+) -> None:
+    intents = {k: v for k, v in TINY_INTENTS.items() if k != "out_of_scope"}
+    data = write_intents_csv(tmp_path / "nlu.csv", intents)
+
+    result = train(tiny_settings(data, tmp_path / "m", epochs=3))
+
+    assert result["rejection"]["target"] == "auto"
+    assert result["rejection"]["oos_questions"].startswith("bundled (")
+    assert result["rejection"]["validation_in_scope_rejection"] <= 0.02
+    assert result["validation"]["in_scope_rejection_rate"] <= 0.02
+
+
 # --- refusals (all before any model is loaded) -------------------------------------------
 
 

@@ -27,6 +27,8 @@ MODEL_FILES = {
     "metrics.json",
     "report.md",
     "confusion.png",
+    "oos.json",
+    "oos.npz",
 }
 
 
@@ -221,3 +223,19 @@ def test_sentiment_calibration_keeps_every_label_and_records_the_prior_shift() -
     assert (card.rejection.threshold, method) == (0.0, "none")
     assert card.training["prior_shift"] > 0
     assert card.logit_bias is not None and len(card.logit_bias) == len(labels)
+
+
+@pytest.mark.slow
+def test_an_intent_model_carries_its_out_of_scope_rule_and_reports_the_tradeoff(
+    tiny_intent_model: TrainedModel,
+) -> None:
+    result = tiny_intent_model.result
+    rule = json.loads((tiny_intent_model.out / "oos.json").read_text())
+    report = (tiny_intent_model.out / "report.md").read_text()
+
+    assert result["rejection"]["method"] == "oos_scorer"
+    # The tiny data has out_of_scope examples, so the most accurate rule was chosen.
+    assert result["rejection"]["oos_questions"] == "validation"
+    assert rule["threshold"] == pytest.approx(result["rejection"]["threshold"], abs=1e-4)
+    assert "## Out-of-scope trade-off" in report
+    assert "| in-scope rejected | in-scope accuracy | out-of-scope recall |" in report

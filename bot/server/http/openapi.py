@@ -29,6 +29,7 @@ from bot.server.http.rest import RestMessage, RestReply, StatusBody
 from bot.server.http.validation import MAX_ROW_ID
 from bot.server.ops import api as ops
 from bot.server.web import conversations as conv
+from bot.server.web import review
 
 JSON = "application/json"
 REF = "#/components/schemas/{model}"
@@ -352,6 +353,33 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/answers/{answer_id}/reject"): Operation(
         "Reject a saved answer", "feedback", {200: OneAnswer}, errors=(409,)
     ),
+    ("GET", "/api/review"): Operation(
+        "The review queue: misunderstood messages, grouped by similar text",
+        "feedback",
+        {200: review.ReviewQueue},
+    ),
+    ("POST", "/api/review/labels"): Operation(
+        "Label messages of the review queue: an intent, out of scope, an answer, or dismissed",
+        "feedback",
+        {201: review.Labelled},
+        body=review.LabelRequest,
+        errors=(400, 404, 409, 503),
+    ),
+    ("GET", "/api/review/counts"): Operation(
+        "Misunderstood and reviewed messages per day, and the queue's length",
+        "feedback",
+        {200: review.ReviewCounts},
+        query=(
+            _q(
+                "days",
+                "How many days back, today included",
+                type="integer",
+                minimum=1,
+                maximum=review.MAX_DAYS,
+            ),
+        ),
+        errors=(400,),
+    ),
     ("GET", "/api/admin/users"): Operation("Staff accounts", "admin", {200: Users}),
     ("POST", "/api/admin/users"): Operation(
         "Add a staff account", "admin", {201: OneUser}, body=NewUser, errors=(409,)
@@ -430,6 +458,7 @@ NOT_DOCUMENTED: dict[tuple[str, str], str] = {
     ("GET", "/console/conversations/{conversation_id}"): "a console page (HTML)",
     ("GET", "/console/ws"): "the console's WebSocket (see bot/server/web/console.py)",
     ("GET", "/console/admin"): "the admin page (HTML)",
+    ("GET", "/console/review"): "the review queue page (HTML)",
     ("GET", "/ops"): "a redirect to the ops dashboard",
     ("GET", "/ops/"): "the ops dashboard (HTML)",
 }

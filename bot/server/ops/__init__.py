@@ -6,19 +6,31 @@ Wired into the app by :func:`setup_ops`, called once from ``create_app`` after `
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from pathlib import Path
 
 from aiohttp import web
 
+from bot.core.config import Config
 from bot.ops.config import parse_alerts
+from bot.ops.leadership import leadership_for
+from bot.ops.priors import chunks, count_by_topic, read_chunk, training_texts, weigh
 from bot.ops.service import OpsMetrics, OpsService
-from bot.server.appkeys import CONFIG, METRICS, OPS, RUNTIME, STORE, TURN_LISTENERS
+from bot.server.appkeys import CONFIG, METRICS, OPS, REDIS, RUNTIME, STORE, TURN_LISTENERS
+from bot.server.runtime import Loaded
 from bot.storage import ops_schema  # noqa: F401  (registers the ops tables on the metadata)
 from bot.storage.ops_store import OpsStore
 from retrieval.base.domain import Domain
+from retrieval.base.modeldir import CARD_NAME
 
 log = logging.getLogger(__name__)
+
+# How often a reload (new models or data) is looked for, to read the priors again.
+PRIORS_RECHECK_S = 5.0
 
 
 def setup_ops(app: web.Application) -> None:
@@ -45,6 +57,91 @@ async def ops_context(app: web.Application) -> AsyncIterator[None]:
         runtime = holder.runtime
         return runtime.domain if runtime is not None else fallback
 
-    await service.start(OpsStore(app[STORE].engine, app[STORE].transactions), domain)
+    store = app[STORE]
+    leadership = leadership_for(store.engine, app[REDIS])
+    await service.start(OpsStore(store.engine, store.transactions), domain, leadership)
+    priors = asyncio.get_running_loop().create_task(keep_priors(app))
     yield
+    priors.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await priors
     await service.close()
+
+
+async def keep_priors(app: web.Application) -> None:
+    """Read the topics' priors once the models are loaded, and again after each reload.
+
+    The texts go to the model thread a chunk at a time, so customers' messages wait behind
+    one chunk at most and a shutdown does not wait for the whole read. What was read is kept
+    per set of files: a reload that changed nothing, or another app in this process on the
+    same files (tests), reads nothing again."""
+    service = app[OPS]
+    config = app[CONFIG]
+    holder = app[RUNTIME]
+    weight = service.config.negative_share.prior_weight
+    if not weight or not service.config.enabled:
+        return
+    await holder.ready.wait()
+    read_for: object = None
+    while True:
+        runtime = holder.runtime
+        if runtime is not None and runtime.loaded is not read_for:
+            read_for = runtime.loaded
+            try:
+                priors = await _priors(
+                    config, runtime.loaded, runtime.executor, weight, service.config.overall
+                )
+            except Exception:
+                log.exception("reading the topics' priors failed; the share rule starts without")
+            else:
+                service.set_priors(priors)
+                log.info("topic priors from the training data: %d topics", max(0, len(priors) - 1))
+        await asyncio.sleep(PRIORS_RECHECK_S)
+
+
+_READ: dict[tuple[object, ...], list[tuple[str, bool]]] = {}
+
+
+def _stamp(path: Path | None) -> tuple[str, float]:
+    try:
+        return (str(path), path.stat().st_mtime) if path is not None else ("", 0.0)
+    except OSError:
+        return (str(path), 0.0)
+
+
+async def _priors(
+    config: Config, loaded: Loaded, executor: Executor, weight: int, overall: bool
+) -> dict[str, tuple[float, float]]:
+    models = loaded.models
+    sentiment = models.sentiment
+    if sentiment is None:
+        return {}
+    key = (
+        _stamp(config.data_dir / "nlu.yml"),
+        _stamp(config.data_dir / "qa.csv"),
+        _stamp(config.domain_path),
+        _stamp(config.intent_model_path / CARD_NAME),
+        _stamp(config.sentiment_model_path / CARD_NAME if config.sentiment_model_path else None),
+    )
+    readings = _READ.get(key)
+    if readings is None:
+        texts = await asyncio.to_thread(training_texts, config.data_dir)
+        loop = asyncio.get_running_loop()
+        readings = []
+        for chunk in chunks(texts):
+            readings += await loop.run_in_executor(
+                executor,
+                functools.partial(
+                    read_chunk,
+                    chunk,
+                    loaded.domain,
+                    read_intents=lambda texts: [p.label for p in models.intent.predict(texts)],
+                    read_negative=lambda texts: [
+                        p.label == "negative" for p in sentiment.predict(texts)
+                    ],
+                ),
+            )
+        if len(_READ) >= 8:
+            _READ.clear()
+        _READ[key] = readings
+    return weigh(count_by_topic(readings, overall=overall), weight)

@@ -39,6 +39,14 @@ OPS_BODY = (
     '<option value="7d:1h">Last 7 days (1 hour)</option></select>'
     '<p class="muted">Bars: messages per bucket. Line: negative share (0–100%).</p>'
     '<div id="charts" class="charts"></div></section>'
+    '<section aria-labelledby="review-title"><h2 id="review-title">Misunderstood messages</h2>'
+    '<p class="muted">Per day (UTC): messages the bot fell back on, handed off after '
+    "misunderstanding, answered with low confidence or whose conversation was rated badly, "
+    'and how many staff have labelled. <a href="/console/review">Review them</a>.</p>'
+    '<p id="review-length"></p>'
+    '<table class="review-days"><thead><tr><th scope="col">Day</th>'
+    '<th scope="col">Misunderstood</th><th scope="col">Reviewed</th></tr></thead>'
+    '<tbody id="review-rows"></tbody></table></section>'
     '<section aria-labelledby="examples-title"><h2 id="examples-title">Examples</h2>'
     '<p id="examples-caption" class="muted">Choose a topic to see its latest negative '
     "messages.</p>"

@@ -37,6 +37,7 @@ def layout(
         header = (
             '<header class="top"><nav aria-label="Console"><ul>'
             '<li><a href="/console/">Queue</a></li>'
+            '<li><a href="/console/review">To review</a></li>'
             f"{admin_link}</ul></nav>"
             f'<span class="who">{_e(principal.username)} ({_e(principal.role)})</span>'
             '<form method="post" action="/console/logout" class="logout">'

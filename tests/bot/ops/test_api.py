@@ -163,7 +163,7 @@ async def test_series_by_bucket_and_topic_on_sqlite(bare: TestClient) -> None:
 
 @pytest.mark.postgres
 async def test_series_by_bucket_and_topic_on_postgresql(
-    aiohttp_client: Any, tmp_path: Path, postgres_url: str
+    postgres_url: str, aiohttp_client: Any, tmp_path: Path
 ) -> None:
     app = create_app(app_config(tmp_path, database_url=postgres_url, alerts=QUICK_ALERTS))
     await series_checks(await aiohttp_client(app))

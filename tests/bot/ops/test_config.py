@@ -90,7 +90,7 @@ secret = "s3cret"
         (
             {"negative_share": {"min_baseline_volume": 100}},
             "setting alerts.negative_share.min_baseline_volume is unknown: "
-            "expected one of baseline, enabled, min_volume, threshold, window",
+            "expected one of baseline, enabled, min_volume, prior_weight, threshold, window",
         ),
         (
             {"surge": {"window": "ten minutes"}},
@@ -128,8 +128,8 @@ secret = "s3cret"
         (
             {"treshold": 0.5},
             "setting alerts.treshold is unknown: expected one of auto_resolve, cooldown, "
-            "enabled, gauge_window, negative_share, overall, prune_interval, queue_size, "
-            "retention_days, shift, surge, webhook_backoff, webhook_backoff_max, "
+            "enabled, gauge_window, negative_share, overall, poll_interval, prune_interval, "
+            "queue_size, retention_days, shift, surge, webhook_backoff, webhook_backoff_max, "
             "webhook_max_attempts, webhook_queue_size, webhooks",
         ),
         (

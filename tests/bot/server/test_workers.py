@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from bot.core.config import Config, ConfigError
 from bot.server.workers import check_can_share
 from bot.storage import Store
+from bot.storage.ops_store import OpsStore
 from tests.bot.server.test_serve_and_reload import free_port, wait_ready
 from tests.conftest import REPO, TinyModels
 
@@ -69,9 +71,14 @@ class Fleet:
         return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
 
 
-@pytest.fixture
-def fleet(
-    tmp_path: Path, tiny_models: TinyModels, postgres_url: str, redis_url: str
+@contextlib.contextmanager
+def running_fleet(
+    tmp_path: Path,
+    tiny_models: TinyModels,
+    postgres_url: str,
+    redis_url: str,
+    workers: int,
+    **settings: str,
 ) -> Iterator[Fleet]:
     port = free_port()
     pid_file = tmp_path / "frontdesk.pid"
@@ -85,9 +92,10 @@ def fleet(
         "FRONTDESK_RATE_LIMIT_PER_SENDER": "0",
         "FRONTDESK_RATE_LIMIT_PER_IP": "0",
         "FRONTDESK_LOG_LEVEL": "INFO",
+        **{f"FRONTDESK_{key.upper()}": value for key, value in settings.items()},
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--workers", "2"],
+        [sys.executable, "-m", "bot", "serve", "--workers", str(workers)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -100,6 +108,16 @@ def fleet(
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=60)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture
+def fleet(
+    tmp_path: Path, tiny_models: TinyModels, postgres_url: str, redis_url: str
+) -> Iterator[Fleet]:
+    with running_fleet(tmp_path, tiny_models, postgres_url, redis_url, 2) as started:
+        yield started
 
 
 async def every_worker_ready(fleet: Fleet, workers: int, timeout: float = 180) -> None:
@@ -231,3 +249,125 @@ async def test_two_workers_share_one_port_one_conversation_a_kill_and_a_reload(
     assert output.count("reloaded models, index and data files") == 2, output
     assert "exited with -9; restarting it" in output
     assert not fleet.pid_file.exists()
+
+
+QUICK_ALERTS = """
+[alerts]
+overall = true
+[alerts.negative_share]
+threshold = 0.5
+min_volume = 6
+prior_weight = 0
+[alerts.shift]
+enabled = false
+"""
+# The tiny sentiment model memorised these as negative (tests/fixtures/tiny_sentiment.csv).
+ANGRY = [
+    "this is terrible",
+    "I am so angry with you",
+    "worst service ever",
+    "my parcel arrived broken and nobody helps",
+    "awful experience",
+    "I hate this shop",
+]
+
+
+async def reply_text(url: str, sender: str, text: str) -> tuple[int, str]:
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        body = {"sender": sender, "message": text}
+        async with session.post(f"{url}/webhooks/rest/webhook", json=body) as response:
+            if response.status != 200:
+                return response.status, await response.text()
+            return 200, " ".join(m.get("text", "") for m in await response.json())
+
+
+async def test_three_workers_keep_slots_share_limits_alert_once_and_reload_under_load(
+    tmp_path: Path, tiny_models: TinyModels, postgres_url: str, redis_url: str
+) -> None:
+    settings = tmp_path / "frontdesk.toml"
+    settings.write_text(QUICK_ALERTS)
+    with running_fleet(
+        tmp_path,
+        tiny_models,
+        postgres_url,
+        redis_url,
+        3,
+        config=str(settings),
+        rate_limit_per_sender="6",
+    ) as fleet:
+        await every_worker_ready(fleet, 3)
+
+        # A surge spread over the workers (the first traffic): found at its sixth message, as
+        # in one process.
+        for i, text in enumerate(ANGRY):
+            assert (await reply_text(fleet.url, f"angry-{i}", text))[0] == 200
+        store = await Store.open(postgres_url)
+        try:
+            ops = OpsStore(store.engine, store.transactions)
+            deadline = time.perf_counter() + 30
+            while not [a for a in await ops.alerts() if a.scope == "*"]:
+                assert time.perf_counter() < deadline, "no alert for the surge"
+                await asyncio.sleep(0.25)
+            alerts = await ops.alerts()
+        finally:
+            await store.close()
+        overall = [a for a in alerts if a.scope == "*"]
+        assert len(overall) == 1 and overall[0].volume == 6, overall
+        assert len({(a.rule, a.scope) for a in alerts}) == len(alerts), "each raised once"
+
+        # Slots: the order number given on one connection is known on the next ones.
+        status, first = await reply_text(fleet.url, "slots", "where is my order NW-10003")
+        assert status == 200 and "NW-10003" in first, first
+        for _ in range(3):
+            status, later = await reply_text(fleet.url, "slots", "has my order shipped yet")
+            assert status == 200 and "NW-10003" in later, later
+
+        # One sender's budget is one budget, whichever worker takes the message.
+        statuses = [(await reply_text(fleet.url, "chatty", "hello"))[0] for _ in range(12)]
+        assert 6 <= statuses.count(200) <= 7, statuses
+        assert set(statuses) == {200, 429}
+
+        # A reload while customers keep writing: no request fails.
+        before = max(await loaded_at(fleet))
+        results: list[int] = []
+        stop = asyncio.Event()
+
+        async def customer(n: int) -> None:
+            i = 0
+            while not stop.is_set():
+                results.append(await say(fleet.url, f"load-{n}-{i}", "hello"))
+                i += 1
+
+        load = [asyncio.ensure_future(customer(n)) for n in range(4)]
+        await asyncio.sleep(1)
+        # Announced through Redis, which reaches replicas on other hosts too.
+        reload = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot", "reload"],
+            cwd=REPO,
+            env={
+                **os.environ,
+                "FRONTDESK_DATABASE_URL": postgres_url,
+                "FRONTDESK_REDIS_URL": redis_url,
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert reload.returncode == 0, reload.stderr
+        assert "asked 3 server processes to reload" in reload.stdout
+        deadline = time.perf_counter() + 240
+        while len({t for t in await loaded_at(fleet) if t > before}) < 3:
+            assert time.perf_counter() < deadline, "not every worker reloaded"
+            await asyncio.sleep(1)
+        await asyncio.sleep(1)
+        stop.set()
+        await asyncio.gather(*load)
+        assert len(results) > 10 and set(results) == {200}, results
+
+        fleet.process.send_signal(signal.SIGTERM)
+        output, _ = fleet.process.communicate(timeout=90)
+    assert output.count("reloaded models, index and data files") == 3, output
+    assert output.count(": High negative share in all topics") == 1, output

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
-from bot.server.app import create_app
-from bot.server.appkeys import METRICS, OPS
 from bot.storage import Store
 from bot.storage.ops_store import OpsStore, SentimentEvent
-from tests.bot.ops.conftest import QUICK_ALERTS, customer_turns
-from tests.conftest import app_config
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -87,35 +80,6 @@ async def test_processes_raising_the_same_alert_at_once_store_it_once(postgres_u
 
     assert [raised for _, raised in results].count(True) == 1
     assert len({alert_id for alert_id, _ in results}) == 1
-
-
-async def test_two_servers_on_one_database_announce_a_shared_alert_once(
-    aiohttp_client: Any, tmp_path: Path, postgres_url: str
-) -> None:
-    clients: list[TestClient] = [
-        await aiohttp_client(
-            create_app(app_config(tmp_path / name, database_url=postgres_url, alerts=QUICK_ALERTS))
-        )
-        for name in ("one", "two")
-    ]
-    angry = [("payment_failed", "negative")] * 6
-
-    for i, client in enumerate(clients):
-        await customer_turns(client.app, angry, sender=f"server{i}")
-
-    opened = [
-        client.app[METRICS].registry.get_sample_value(
-            "frontdesk_alerts_opened_total", {"rule": "negative_share"}
-        )
-        or 0.0
-        for client in clients
-    ]
-    alerts = await clients[0].app[OPS].store.alerts()
-    assert [(a.rule, a.scope, a.state) for a in alerts] == [("negative_share", "payments", "open")]
-    assert sorted(opened) == [0, 1]  # raised by both, announced by the first
-    assert {c.app[OPS].engine.active[("negative_share", "payments")].id for c in clients} == {
-        alerts[0].id
-    }
 
 
 def event(turn_id: int, sentiment: str = "negative") -> SentimentEvent:

@@ -197,6 +197,9 @@ def test_with_a_fused_model_the_rejection_reads_the_encoders_own_confidence(
     import json
 
     model = _with_sparse(tiny_models, tmp_path, 0.5)
+    # The card's rule is what a directory without an out-of-scope scorer serves.
+    (model / "oos.json").unlink()
+    (model / "oos.npz").unlink()
     fused = TextClassifier.load(model, quantize=False)
     text = "please where is my parcel"
     probabilities, encoder_confidence = fused.scores([text])

@@ -256,8 +256,25 @@
     });
   }
 
+  // The learning loop's review queue: misunderstood messages per day, newest first.
+  function loadReview() {
+    return api("GET", "/api/review/counts?days=14").then(function (data) {
+      var rows = document.getElementById("review-rows");
+      rows.textContent = "";
+      data.days.slice().reverse().forEach(function (day) {
+        var tr = el("tr");
+        tr.appendChild(el("td", {}, day.day));
+        tr.appendChild(el("td", {}, day.misunderstood));
+        tr.appendChild(el("td", {}, day.reviewed));
+        rows.appendChild(tr);
+      });
+      document.getElementById("review-length").textContent =
+        data.queue_length === 1 ? "1 message waits for review." : data.queue_length + " messages wait for review.";
+    });
+  }
+
   function refresh() {
-    return Promise.all([loadAlerts(), loadTopics(), loadCharts()])
+    return Promise.all([loadAlerts(), loadTopics(), loadCharts(), loadReview()])
       .then(function () {
         say("Updated " + new Date().toLocaleTimeString() + ".");
       })

@@ -263,7 +263,7 @@ async def test_bad_input_leaves_nothing_in_the_store(client: TestClient) -> None
 
 
 async def test_webhook_works_on_postgresql(
-    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels, postgres_url: str
+    postgres_url: str, aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
 ) -> None:
     client = await ready_client(aiohttp_client, tmp_path, tiny_models, database_url=postgres_url)
     messages = await say(client, "hello there")

@@ -1,0 +1,1 @@
+"""The learning loop's serving side: promoting a gated candidate model and rolling back."""
