@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.config import Config
 from bot.server.appkeys import CONFIG, REDIS, RUNTIME, STORE
-from bot.server.runtime import Loaded, RuntimeHolder
+from bot.server.runtime import RuntimeHolder
 from bot.storage.staff_schema import saved_answers
 from retrieval.base.qa import QAPair
 
@@ -136,7 +136,9 @@ class AnswerSync:
     holder: RuntimeHolder
     cursor: int = 0  # the highest saved_answers id applied
     applied: set[str] = field(default_factory=set)  # qa ids this sync put in the index
-    loaded: Loaded | None = None  # the files the index came from
+    # When the index was read from disk (Runtime.loaded_at); a time, not the Loaded itself,
+    # which would keep the models a reload replaced alive.
+    loaded_at: float | None = None
     rounds: int = 0
 
     async def sync(self) -> int:
@@ -145,9 +147,9 @@ class AnswerSync:
         if runtime is None or runtime.index is None:
             return 0
         index = runtime.index
-        if runtime.loaded is not self.loaded:
+        if runtime.loaded_at != self.loaded_at:
             # A reload read the index from disk again: apply the table from the start.
-            self.loaded = runtime.loaded
+            self.loaded_at = runtime.loaded_at
             self.cursor = 0
             self.applied = set()
         async with self.engine.connect() as conn:

@@ -9,8 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
-from concurrent.futures import Executor
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -18,10 +17,17 @@ from aiohttp import web
 from bot.core.config import Config
 from bot.ops.config import parse_alerts
 from bot.ops.leadership import leadership_for
-from bot.ops.priors import chunks, count_by_topic, read_chunk, training_texts, weigh
+from bot.ops.priors import (
+    LabelledText,
+    chunks,
+    count_by_topic,
+    read_chunk,
+    training_texts,
+    weigh,
+)
 from bot.ops.service import OpsMetrics, OpsService
 from bot.server.appkeys import CONFIG, METRICS, OPS, REDIS, RUNTIME, STORE, TURN_LISTENERS
-from bot.server.runtime import Loaded
+from bot.server.runtime import RuntimeHolder
 from bot.storage import ops_schema  # noqa: F401  (registers the ops tables on the metadata)
 from bot.storage.ops_store import OpsStore
 from retrieval.base.domain import Domain
@@ -82,15 +88,15 @@ async def keep_priors(app: web.Application) -> None:
     if not weight or not service.config.enabled:
         return
     await holder.ready.wait()
-    read_for: object = None
+    # When the files were read (Runtime.loaded_at): holding the Loaded itself would keep the
+    # models a reload replaced alive.
+    read_at: float | None = None
     while True:
         runtime = holder.runtime
-        if runtime is not None and runtime.loaded is not read_for:
-            read_for = runtime.loaded
+        if runtime is not None and runtime.loaded_at != read_at:
+            read_at = runtime.loaded_at
             try:
-                priors = await _priors(
-                    config, runtime.loaded, runtime.executor, weight, service.config.overall
-                )
+                priors = await _priors(config, holder, weight, service.config.overall)
             except Exception:
                 log.exception("reading the topics' priors failed; the share rule starts without")
             else:
@@ -110,11 +116,10 @@ def _stamp(path: Path | None) -> tuple[str, float]:
 
 
 async def _priors(
-    config: Config, loaded: Loaded, executor: Executor, weight: int, overall: bool
+    config: Config, holder: RuntimeHolder, weight: int, overall: bool
 ) -> dict[str, tuple[float, float]]:
-    models = loaded.models
-    sentiment = models.sentiment
-    if sentiment is None:
+    runtime = holder.get()
+    if runtime.loaded.models.sentiment is None:
         return {}
     key = (
         _stamp(config.data_dir / "nlu.yml"),
@@ -130,18 +135,25 @@ async def _priors(
         readings = []
         for chunk in chunks(texts):
             readings += await loop.run_in_executor(
-                executor,
-                functools.partial(
-                    read_chunk,
-                    chunk,
-                    loaded.domain,
-                    read_intents=lambda texts: [p.label for p in models.intent.predict(texts)],
-                    read_negative=lambda texts: [
-                        p.label == "negative" for p in sentiment.predict(texts)
-                    ],
-                ),
+                runtime.executor, functools.partial(_read_chunk, holder, chunk)
             )
         if len(_READ) >= 8:
             _READ.clear()
         _READ[key] = readings
     return weigh(count_by_topic(readings, overall=overall), weight)
+
+
+def _read_chunk(holder: RuntimeHolder, chunk: Sequence[LabelledText]) -> list[tuple[str, bool]]:
+    # The models are looked up for each chunk, never held between them: a reload meanwhile
+    # must be able to free the ones it replaces (bot/server/runtime.py freeze_heap).
+    loaded = holder.get().loaded
+    models = loaded.models
+    sentiment = models.sentiment
+    if sentiment is None:
+        return []
+    return read_chunk(
+        chunk,
+        loaded.domain,
+        read_intents=lambda texts: [p.label for p in models.intent.predict(texts)],
+        read_negative=lambda texts: [p.label == "negative" for p in sentiment.predict(texts)],
+    )

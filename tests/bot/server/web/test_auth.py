@@ -54,6 +54,9 @@ API_ENDPOINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/api/alerts", OPS),
     ("POST", "/api/alerts/1/ack", OPS),
     ("POST", "/api/alerts/1/resolve", OPS),
+    ("GET", "/api/review", STAFF),
+    ("POST", "/api/review/labels", AGENTS),
+    ("GET", "/api/review/counts", STAFF),
 ]
 # (path, roles allowed): pages behind login.
 PAGES: list[tuple[str, tuple[str, ...]]] = [
@@ -61,6 +64,7 @@ PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("/console/conversations/c-1", STAFF),
     ("/console/admin", ADMIN),
     ("/ops/", OPS),
+    ("/console/review", STAFF),
 ]
 PUBLIC = {"/api/login", "/console/login", "/console/logout", "/console", "/ops", "/ops/static"}
 
