@@ -7,6 +7,9 @@
     frontdesk promote [--force]               swap it in; every worker reloads
     frontdesk rollback                        the previous model again
 
+Promotions and rollbacks are in the staff audit log (``model_promote``, ``model_rollback``;
+client ``cli``) as well as in ``promotions.jsonl`` beside the models.
+
 Training and the gate are offline programs (``python -m training.retrain``, ``python -m
 training.gate``) that these commands run as child processes: nothing here imports
 ``training/`` (the import contracts keep serving code and these commands apart from it).
@@ -24,15 +27,16 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bot.core.config import Config, ConfigError, LearningSettings, learning_settings
-from bot.learning.promotion import PromotionError, candidate_of, history, promote, rollback
+from bot.learning.promotion import PromotionError, Swap, candidate_of, history, promote, rollback
 from bot.server.fleet import announce_reload
 from bot.server.web.feedback import corrections_csv
 from bot.storage import Store
-from bot.storage.audit import CLI
+from bot.storage.audit import CLI, AuditLog
 from bot.storage.escalations import EscalationStore
 from bot.storage.feedback import FeedbackStore
 from bot.storage.review import QueueCriteria, ReviewStore
@@ -312,16 +316,37 @@ def reload_servers(config: Config) -> str:
     return told + f"asked server {pid} to reload"
 
 
+async def audited(config: Config, swap: Callable[[], Swap]) -> Swap:
+    """Run ``swap`` (a promotion or a rollback) and put it in the audit log.
+
+    The store opens first, so a database that cannot be reached stops the command before
+    anything is renamed, rather than leaving a swap that the audit log lacks.
+    """
+    store = await Store.open(config.database_url)
+    try:
+        done = swap()
+        await AuditLog(store.engine).record(
+            f"model_{done.action}", by=CLI, target=str(done.serving), details=done.audit_details()
+        )
+    finally:
+        await store.close()
+    return done
+
+
+def _swap(config: Config, swap: Callable[[], Swap], no_reload: bool) -> dict[str, Any]:
+    try:
+        done = asyncio.run(audited(config, swap))
+    except PromotionError as exc:
+        raise ConfigError(str(exc)) from None
+    result = done.public()
+    result["reload"] = "not asked (--no-reload)" if no_reload else reload_servers(config)
+    return result
+
+
 def _promote(
     config: Config, serving: Path, candidate: Path, force: bool, no_reload: bool
 ) -> dict[str, Any]:
-    try:
-        swap = promote(serving, candidate, force=force)
-    except PromotionError as exc:
-        raise ConfigError(str(exc)) from None
-    result = swap.public()
-    result["reload"] = "not asked (--no-reload)" if no_reload else reload_servers(config)
-    return result
+    return _swap(config, lambda: promote(serving, candidate, force=force), no_reload)
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -338,13 +363,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         for entry in history(serving):
             _print(entry)
         return 0
-    try:
-        swap = rollback(serving)
-    except PromotionError as exc:
-        raise ConfigError(str(exc)) from None
-    result = swap.public()
-    result["reload"] = "not asked (--no-reload)" if args.no_reload else reload_servers(config)
-    _print(result)
+    _print(_swap(config, lambda: rollback(serving), args.no_reload))
     return 0
 
 
@@ -400,7 +419,7 @@ def add_parsers(commands: Any) -> None:
     )
     promote_parser.add_argument("--candidate", type=Path)
     promote_parser.add_argument(
-        "--force", action="store_true", help="even if the gate refused it (recorded)"
+        "--force", action="store_true", help="even if the gate refused it (audited)"
     )
     promote_parser.add_argument("--no-reload", action="store_true")
     promote_parser.set_defaults(run=cmd_promote)

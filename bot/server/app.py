@@ -28,7 +28,7 @@ from bot.server.appkeys import (
     Limits,
 )
 from bot.server.events import STAFF_TOPIC
-from bot.server.fleet import answer_sync, fleet_reloads
+from bot.server.fleet import answer_sync, fleet_id, fleet_reloads
 from bot.server.http.middleware import request_context
 from bot.server.ops import setup_ops
 from bot.server.ratelimit import RateLimiter
@@ -50,9 +50,11 @@ def create_app(config: Config) -> web.Application:
     app[METRICS] = Metrics()
     app[RUNTIME] = RuntimeHolder()
     app[TURN_LISTENERS] = []
+    # Named per fleet (one database), so two deployments on one Redis keep their own counts.
+    fleet = fleet_id(config.database_url)
     app[LIMITS] = Limits(
-        per_sender=RateLimiter(config.rate_limit_per_sender, name="sender"),
-        per_ip=RateLimiter(config.rate_limit_per_ip, name="ip"),
+        per_sender=RateLimiter(config.rate_limit_per_sender, name=f"sender:{fleet}"),
+        per_ip=RateLimiter(config.rate_limit_per_ip, name=f"ip:{fleet}"),
     )
     setup_routes(app)
     app.cleanup_ctx.append(_model_executor)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -45,11 +44,10 @@ HUB = web.AppKey("event_hub", EventHub)
 
 @dataclass
 class LearningState:
-    """The learning loop's settings, and the sentence encoder that groups the review queue
-    once someone has opened it (loaded on first use)."""
+    """The learning loop's settings (the review queue groups with the serving index's
+    encoder, so nothing else is held here)."""
 
     settings: LearningSettings
-    encoder: Any = None
 
 
 LEARNING = web.AppKey("learning", LearningState)

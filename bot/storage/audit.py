@@ -42,6 +42,8 @@ ACTIONS = (
     "answer_reopened",
     "intent_correction",
     "review_label",
+    "model_promote",
+    "model_rollback",
 )
 
 # What the command line writes as the client: it has no address, and no signed-in actor.

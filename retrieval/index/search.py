@@ -222,6 +222,16 @@ class AnswerIndex(IndexUpdates):
         with self._lock:
             return [self._entries[k] for k in sorted(self._entries)]
 
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """``texts`` as the index sees them (float32, L2-normalised rows), from the encoder it
+        searches with: callers that compare texts with each other, as the index compares
+        questions, share this encoder instead of loading a second copy.
+
+        Blocking, like :meth:`search`; a batch longer than ``settings.batch_size`` holds the
+        encoder, and so every search, until it is done.
+        """
+        return self._encoder.encode(texts, batch_size=self._settings.batch_size)
+
     def search(self, query: str, k: int = 5) -> list[Hit]:
         return self.search_many([query], k)[0]
 

@@ -23,18 +23,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from bot.server.appkeys import CONFIG
+from bot.server.appkeys import CONFIG, REDIS
+from bot.server.fleet import fleet_id
 from bot.server.http.errors import ApiError
-from bot.server.ratelimit import FailureLock, address_key, client_address, retry_after_header
+from bot.server.ratelimit import (
+    FailureLock,
+    address_key,
+    client_address,
+    retry_after_header,
+)
 from bot.server.web.stores import account_store
 from bot.storage.accounts import ROLES, StaffUser
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 SESSION_COOKIE = "frontdesk_session"
 LOGIN_CSRF_COOKIE = "frontdesk_login_csrf"
@@ -362,14 +371,28 @@ HASH_WAIT_S = 10.0
 
 class LoginGuard:
     """One app's sign-in limits: a lock per account and per address, and a cap on the
-    password checks (argon2, 64 MiB each) running at once."""
+    password checks (argon2, 64 MiB each) running at once.
+
+    With Redis the locks are the fleet's, whichever process takes the attempt (``fleet``,
+    one per database, keeps deployments that share a Redis apart); the cap on checks stays
+    per process, as it guards this process's memory."""
 
     def __init__(
-        self, failures_per_account: int, failures_per_ip: int, lock_s: float, hashing: int
+        self,
+        failures_per_account: int,
+        failures_per_ip: int,
+        lock_s: float,
+        hashing: int,
+        *,
+        fleet: str = "local",
     ):
-        self.accounts = FailureLock(failures_per_account, lock_s)
-        self.addresses = FailureLock(failures_per_ip, lock_s)
+        self.accounts = FailureLock(failures_per_account, lock_s, name=f"signin-account:{fleet}")
+        self.addresses = FailureLock(failures_per_ip, lock_s, name=f"signin-address:{fleet}")
         self.hashing = asyncio.Semaphore(hashing)
+
+    def use_redis(self, client: Redis | None) -> None:
+        for lock in (self.accounts, self.addresses):
+            lock.use_redis(client)
 
 
 _guards: weakref.WeakKeyDictionary[web.Application, LoginGuard] = weakref.WeakKeyDictionary()
@@ -384,7 +407,12 @@ def login_guard(app: web.Application) -> LoginGuard:
             config.login_failures_per_ip,
             config.login_lock_s,
             config.login_hash_concurrency,
+            fleet=fleet_id(config.database_url),
         )
+    # The client appears when the app starts; a guard made before then follows it.
+    client = app.get(REDIS)
+    if client is not guard.accounts.redis:
+        guard.use_redis(client)
     return guard
 
 
@@ -400,25 +428,23 @@ async def attempt_login(request: web.Request, username: str, password: str) -> S
     """``check_login`` behind the locks: ApiError 429 (with Retry-After) while the account
     or the address is locked, 503 while every password check slot stays busy."""
     guard = login_guard(request.app)
-    account = f"user:{username.casefold()}"
-    address = f"ip:{address_key(client_address(request))}"
-    wait = guard.addresses.begin(address)
-    if wait:
-        raise _locked(wait, "this address")
-    wait = guard.accounts.begin(account)
-    if wait:
-        guard.addresses.end(address, True, forgive=False)
-        raise _locked(wait, "this account")
+    by_address = await guard.addresses.start(f"ip:{address_key(client_address(request))}")
+    if by_address.wait:
+        raise _locked(by_address.wait, "this address")
+    by_account = await guard.accounts.start(f"user:{username.casefold()}")
+    if by_account.wait:
+        await guard.addresses.hand_back(by_address)
+        raise _locked(by_account.wait, "this account")
     try:
         user = await check_login(request.app, username, password)
     except BaseException:
         # No answer reached the caller (busy, cancelled): the try is handed back uncounted.
-        guard.accounts.end(account, True, forgive=False)
-        guard.addresses.end(address, True, forgive=False)
+        await guard.accounts.hand_back(by_account)
+        await guard.addresses.hand_back(by_address)
         raise
     ok = user is not None
-    guard.accounts.end(account, ok)
-    guard.addresses.end(address, ok, forgive=False)
+    await guard.accounts.finish(by_account, ok)
+    await guard.addresses.finish(by_address, ok, forgive=False)
     return user
 
 

@@ -1,5 +1,6 @@
 """HTML shells for the console pages. Every value put into markup goes through ``html.escape``;
-the data itself is fetched from the JSON APIs by ``console.js`` and written with textContent.
+the data itself is fetched from the JSON APIs by ``console.js`` (and a page's own script, such
+as ``review.js``, over the helpers in ``common.js``) and written with textContent.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def layout(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)} · Frontdesk</title>{csrf_meta}"
         '<link rel="stylesheet" href="/static/console.css">'
+        # Deferred scripts run in document order: the shared helpers before any page's own.
+        '<script src="/static/common.js" defer></script>'
         '<script src="/static/console.js" defer></script>'
         f'</head><body data-page="{_e(page)}"{attributes}>{header}'
         f'<main id="main">{body}</main></body></html>'

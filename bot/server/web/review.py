@@ -5,10 +5,12 @@
     POST /api/review/labels         {"turn_ids", "kind", "intent"?, "qa_id"?} (agents, admins)
     GET  /api/review/counts         misunderstood and reviewed messages per day (staff)
 
-Groups come from the answer encoder's sentence embeddings: a message joins the first group
-whose first message is at least ``[learning] group_similarity`` alike (cosine), so "card
-swallowed" and "the ATM kept my card" are labelled in one go. The queue's length and the
-serving model's age are Prometheus gauges, refreshed by :func:`learning_gauges`.
+Groups come from the serving answer index's sentence embeddings (its own encoder: the page
+loads no second copy): a message joins the first group whose first message is at least
+``[learning] group_similarity`` alike (cosine), so "card swallowed" and "the ATM kept my
+card" are labelled in one go. Without an index, identical texts still share a group. The
+queue's length and the serving model's age are Prometheus gauges, refreshed by
+:func:`learning_gauges`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from typing_extensions import TypedDict
@@ -29,13 +31,18 @@ from bot.server.appkeys import CONFIG, HUB, LEARNING, METRICS, RUNTIME, STORE, L
 from bot.server.events import STAFF_TOPIC
 from bot.server.http.errors import ApiError
 from bot.server.http.validation import json_object, text_field
-from bot.server.runtime import NotReadyError
+from bot.server.runtime import Runtime
 from bot.server.web import pages
 from bot.server.web.auth import AGENT_ROLES, STAFF_ROLES, Principal, api, page
 from bot.server.web.conversations import intent_labels
 from bot.server.web.stores import actor, escalation_store
 from bot.storage.review import KINDS, OUT_OF_SCOPE, QueueCriteria, ReviewItem, ReviewStore
 from bot.storage.store import utcnow
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from retrieval.index import AnswerIndex
 
 log = logging.getLogger(__name__)
 
@@ -144,40 +151,42 @@ def group_texts(vectors: Any, threshold: float) -> list[int]:
     return groups
 
 
-def _encoder(request: web.Request) -> Any:
-    """The sentence encoder, loaded on first use (on the model thread) and kept: the page
-    is opened far less often than messages arrive, so servers that nobody reviews on do
-    not hold a second copy."""
-    state = request.app[LEARNING]
-    if state.encoder is None:
-        from retrieval.models.encoder import load_encoder
+async def _embed(runtime: Runtime, index: AnswerIndex, texts: Sequence[str]) -> np.ndarray:
+    """The texts' vectors from the serving index's own encoder, on the model executor.
 
-        config = request.app[CONFIG]
-        state.encoder = load_encoder(config.encoder, device=config.device or None)
-    return state.encoder
+    One executor job per batch rather than one for the whole queue: live searches share
+    the encoder (and its lock), so they queue behind a batch, not behind hundreds of texts.
+    """
+    import numpy as np
+
+    loop = asyncio.get_running_loop()
+    size = max(1, index.settings.batch_size)
+    batches = [
+        await loop.run_in_executor(runtime.executor, index.embed, texts[start : start + size])
+        for start in range(0, len(texts), size)
+    ]
+    return np.concatenate(batches)
 
 
 async def _groups(request: web.Request, items: Sequence[ReviewItem]) -> tuple[list[int], str]:
     if not items:
         return [], "encoder"
     texts = [item.text for item in items]
-    try:
-        executor = request.app[RUNTIME].get().executor
-    except NotReadyError:
-        executor = None
-    if executor is not None:
+    # The runtime of this request, never one kept from before: a reload swaps the index,
+    # and its encoder with it.
+    runtime = request.app[RUNTIME].runtime
+    index = runtime.index if runtime is not None else None
+    if runtime is not None and index is not None:
         threshold = settings(request.app).group_similarity
-
-        def embed_and_group() -> list[int]:
-            vectors = _encoder(request).encode(texts)
-            return group_texts(vectors, threshold)
-
         try:
+            vectors = await _embed(runtime, index, texts)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(executor, embed_and_group), "encoder"
+            grouped = await loop.run_in_executor(runtime.executor, group_texts, vectors, threshold)
+            return grouped, "encoder"
         except Exception:
             log.exception("the review queue's encoder failed; grouping identical texts only")
-    # Without the encoder, identical texts (ignoring case and spacing) still share a group.
+    # Without an index (or its encoder), identical texts (ignoring case and spacing) still
+    # share a group.
     keys: dict[str, int] = {}
     return [keys.setdefault(" ".join(t.lower().split()), len(keys)) for t in texts], "text"
 

@@ -43,27 +43,34 @@ import html
 import logging
 import weakref
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 from yarl import URL
 
-from bot.server.appkeys import CONFIG, HUB, LIMITS, RUNTIME
+from bot.server.appkeys import CONFIG, HUB, LIMITS, REDIS, RUNTIME
 from bot.server.events import conversation_topic
+from bot.server.fleet import fleet_id
 from bot.server.http.errors import ApiError
 from bot.server.http.validation import decode_json
-from bot.server.ratelimit import address_key, client_address, retry_after_header
+from bot.server.ratelimit import (
+    OpenCounts,
+    address_key,
+    client_address,
+    retry_after_header,
+)
 from bot.server.runtime import NotReadyError
 from bot.server.web.auth import SECURITY_HEADERS, digest, new_secret
 from bot.server.web.live import conversation_changed, widget_turn
 from bot.server.web.stores import account_store, escalation_store
 from bot.storage import Conversation
 from bot.storage.accounts import AccountStore
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -434,16 +441,42 @@ CLOSE_AUTH_TIMEOUT = 4408  # auth_timeout: no first frame in time
 CLOSE_TOO_MANY = 4429  # too_many_sockets: per token or per address
 
 
-@dataclass(slots=True)
 class SocketCounts:
-    """Open widget sockets per token and per client address. They live in this process's
-    memory, so with several processes each allows the caps on its own."""
+    """Open widget sockets per token and per client address, under the caps.
 
-    per_token: int
-    per_ip: int
-    auth_timeout_s: float = AUTH_TIMEOUT_S
-    tokens: Counter[str] = field(default_factory=Counter)
-    addresses: Counter[str] = field(default_factory=Counter)
+    With Redis they are counted across every process (``fleet``, one per database, keeps
+    deployments that share a Redis apart), and each process heartbeats the sockets it holds,
+    so a crashed one's stop counting within ``OpenCounts.entry_ttl``; without Redis, in this
+    process's memory. ``tokens`` and ``addresses`` are what this process holds either way."""
+
+    def __init__(
+        self,
+        per_token: int,
+        per_ip: int,
+        *,
+        fleet: str = "local",
+        auth_timeout_s: float = AUTH_TIMEOUT_S,
+    ) -> None:
+        self.per_token = per_token
+        self.per_ip = per_ip
+        self.auth_timeout_s = auth_timeout_s
+        self.by_token = OpenCounts(f"widget-sockets-token:{fleet}")
+        self.by_address = OpenCounts(f"widget-sockets-ip:{fleet}")
+
+    def __repr__(self) -> str:
+        return f"SocketCounts(tokens={dict(self.tokens)}, addresses={dict(self.addresses)})"
+
+    @property
+    def tokens(self) -> Counter[str]:
+        return self.by_token.local
+
+    @property
+    def addresses(self) -> Counter[str]:
+        return self.by_address.local
+
+    def use_redis(self, client: Redis | None) -> None:
+        for counts in (self.by_token, self.by_address):
+            counts.use_redis(client)
 
 
 _counts: weakref.WeakKeyDictionary[web.Application, SocketCounts] = weakref.WeakKeyDictionary()
@@ -454,20 +487,15 @@ def socket_counts(app: web.Application) -> SocketCounts:
     if counts is None:
         config = app[CONFIG]
         counts = _counts[app] = SocketCounts(
-            config.widget_sockets_per_token, config.widget_sockets_per_ip
+            config.widget_sockets_per_token,
+            config.widget_sockets_per_ip,
+            fleet=fleet_id(config.database_url),
         )
+    # The client appears when the app starts; counts made before then follow it.
+    client = app.get(REDIS)
+    if client is not counts.by_address.redis:
+        counts.use_redis(client)
     return counts
-
-
-@contextlib.contextmanager
-def _holding(counter: Counter[str], key: str) -> Iterator[None]:
-    counter[key] += 1
-    try:
-        yield
-    finally:
-        counter[key] -= 1
-        if counter[key] <= 0:
-            del counter[key]
 
 
 async def _refuse(ws: web.WebSocketResponse, close_code: int, code: str, message: str) -> None:
@@ -530,31 +558,30 @@ async def widget_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=256 * 1024)
     await ws.prepare(request)
     # Counted from the upgrade: sockets that never authenticate hold resources too.
-    if counts.addresses[address] >= counts.per_ip:
-        await _refuse(
-            ws,
-            CLOSE_TOO_MANY,
-            "too_many_sockets",
-            f"too many chat connections from this address (the limit is {counts.per_ip}, the "
-            "setting widget_sockets_per_ip); close some and try again",
-        )
-        return ws
-    with _holding(counts.addresses, address):
-        authenticated = await _authenticate(ws, request.app, counts.auth_timeout_s)
-        if authenticated is None:
-            return ws
-        token, conversation = authenticated
-        key = digest(token)
-        if counts.tokens[key] >= counts.per_token:
+    async with counts.by_address.hold(address, counts.per_ip) as from_address:
+        if not from_address.taken:
             await _refuse(
                 ws,
                 CLOSE_TOO_MANY,
                 "too_many_sockets",
-                f"this conversation is already open in {counts.tokens[key]} windows (the limit "
-                f"is {counts.per_token}, the setting widget_sockets_per_token); close one",
+                f"too many chat connections from this address (the limit is {counts.per_ip}, "
+                "the setting widget_sockets_per_ip); close some and try again",
             )
             return ws
-        with _holding(counts.tokens, key):
+        authenticated = await _authenticate(ws, request.app, counts.auth_timeout_s)
+        if authenticated is None:
+            return ws
+        token, conversation = authenticated
+        async with counts.by_token.hold(digest(token), counts.per_token) as with_token:
+            if not with_token.taken:
+                await _refuse(
+                    ws,
+                    CLOSE_TOO_MANY,
+                    "too_many_sockets",
+                    f"this conversation is already open in {with_token.open} windows (the limit "
+                    f"is {counts.per_token}, the setting widget_sockets_per_token); close one",
+                )
+                return ws
             await _serve(request, ws, conversation, after, address)
     return ws
 

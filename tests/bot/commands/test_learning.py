@@ -14,6 +14,7 @@ import pytest
 from bot.cli import main
 from bot.learning.promotion import history
 from bot.storage import Store
+from bot.storage.audit import AuditEvent, AuditLog
 from tests.conftest import FIXTURES, TinyModels
 
 pytestmark = pytest.mark.slow
@@ -61,6 +62,38 @@ async def misunderstood_turns(url: str, texts: list[str]) -> list[int]:
             await store.record_reply(conversation.id, turn.id, [], route="fallback")
             ids.append(turn.id)
         return ids
+    finally:
+        await store.close()
+
+
+def gated_candidate(
+    tiny_models: TinyModels, models: Path, *, passed: bool, reasons: list[str], created_at: str
+) -> Path:
+    """A candidate beside the serving model, its card from ``created_at`` (what tells it from
+    the serving copy of the same tiny model), with a gate report on it."""
+    candidate = models / "intent.candidate"
+    shutil.copytree(tiny_models.intent, candidate)
+    card = json.loads((candidate / "frontdesk.json").read_text())
+    (candidate / "frontdesk.json").write_text(json.dumps({**card, "created_at": created_at}))
+    (candidate / "gate").mkdir()
+    report = {"passed": passed, "reasons": reasons, "candidate_created_at": created_at}
+    (candidate / "gate" / "gate.json").write_text(json.dumps(report))
+    return candidate
+
+
+def created_at(model: Path) -> str:
+    return str(json.loads((model / "frontdesk.json").read_text())["created_at"])
+
+
+async def model_events(url: str) -> list[AuditEvent]:
+    """The audit log's promotions and rollbacks, oldest first."""
+    store = await Store.open(url)
+    try:
+        return [
+            event
+            async for event in AuditLog(store.engine).stream()
+            if event.action.startswith("model_")
+        ]
     finally:
         await store.close()
 
@@ -113,22 +146,23 @@ def test_the_loop_from_the_command_line_labels_retrains_gates_promotes_and_rolls
     assert (status, rolled["action"]) == (0, "rollback")
     assert json.loads((models / "intent" / "frontdesk.json").read_text())["created_at"] == before
     assert [e["action"] for e in history(models / "intent")] == ["promote", "rollback"]
+    promoted_event, rolled_event = asyncio.run(model_events(url))
+    assert (promoted_event.action, rolled_event.action) == ("model_promote", "model_rollback")
+    assert promoted_event.details["gate_passed"] is True
+    assert promoted_event.details["forced"] is False
 
 
 def test_promote_refuses_a_candidate_the_gate_refused_unless_forced_and_records_it(
     tmp_path: Path, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
 ) -> None:
     models = copy_models(tiny_models, tmp_path)
-    candidate = models / "intent.candidate"
-    shutil.copytree(tiny_models.intent, candidate)
-    (candidate / "gate").mkdir()
-    card = json.loads((candidate / "frontdesk.json").read_text())
-    report = {
-        "passed": False,
-        "reasons": ["accuracy fell"],
-        "candidate_created_at": card["created_at"],
-    }
-    (candidate / "gate" / "gate.json").write_text(json.dumps(report))
+    candidate = gated_candidate(
+        tiny_models,
+        models,
+        passed=False,
+        reasons=["accuracy fell"],
+        created_at="2030-01-01T00:00:00+00:00",
+    )
     config = str(write_config(tmp_path, models, FIXTURES / "tiny_nlu.csv"))
 
     status = main(["--config", config, "promote", "--no-reload"])
@@ -140,6 +174,80 @@ def test_promote_refuses_a_candidate_the_gate_refused_unless_forced_and_records_
     assert (status, promoted["forced"], promoted["gate_passed"]) == (0, True, False)
     [entry] = history(models / "intent")
     assert (entry["forced"], entry["reasons"]) == (True, ["accuracy fell"])
+
+
+def test_promotions_and_rollbacks_are_in_the_audit_log(
+    tmp_path: Path, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = copy_models(tiny_models, tmp_path)
+    serving, previous = models / "intent", models / "intent.previous"
+    first = created_at(serving)
+    candidate = gated_candidate(
+        tiny_models,
+        models,
+        passed=False,
+        reasons=["accuracy fell"],
+        created_at="2030-01-01T00:00:00+00:00",
+    )
+    config = str(write_config(tmp_path, models, FIXTURES / "tiny_nlu.csv"))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'frontdesk.sqlite3'}"
+
+    assert main(["--config", config, "promote", "--no-reload"]) == 2
+    assert asyncio.run(model_events(url)) == [], "a refused promotion changed nothing"
+    assert run(capsys, "--config", config, "promote", "--force", "--no-reload")[0] == 0
+    assert run(capsys, "--config", config, "rollback", "--no-reload")[0] == 0
+
+    promoted, rolled_back = asyncio.run(model_events(url))
+    assert (promoted.action, promoted.actor, promoted.client, promoted.target) == (
+        "model_promote",
+        None,
+        "cli",
+        str(serving),
+    )
+    assert promoted.details == {
+        "model": str(serving),
+        "model_created_at": "2030-01-01T00:00:00+00:00",
+        "previous": str(previous),
+        "previous_created_at": first,
+        "candidate": str(candidate),
+        "forced": True,
+        "gate_passed": False,
+        "gate_reasons": ["accuracy fell"],
+        "os_user": promoted.details["os_user"],
+    }
+    assert (rolled_back.action, rolled_back.client, rolled_back.target) == (
+        "model_rollback",
+        "cli",
+        str(serving),
+    )
+    assert rolled_back.details["model_created_at"] == first
+    assert rolled_back.details["previous_created_at"] == "2030-01-01T00:00:00+00:00"
+    assert (rolled_back.details["forced"], rolled_back.details["gate_passed"]) == (False, None)
+    # promotions.jsonl keeps its own record beside the models.
+    assert [e["action"] for e in history(serving)] == ["promote", "rollback"]
+
+
+def test_a_forced_promotion_past_a_stale_gate_report_records_no_verdict(
+    tmp_path: Path, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = copy_models(tiny_models, tmp_path)
+    candidate = gated_candidate(
+        tiny_models, models, passed=True, reasons=[], created_at="2030-01-01T00:00:00+00:00"
+    )
+    # Retrained since the gate saw it: the report is about an earlier candidate.
+    card = json.loads((candidate / "frontdesk.json").read_text())
+    (candidate / "frontdesk.json").write_text(
+        json.dumps({**card, "created_at": "2030-01-02T00:00:00+00:00"})
+    )
+    config = str(write_config(tmp_path, models, FIXTURES / "tiny_nlu.csv"))
+
+    assert main(["--config", config, "promote", "--no-reload"]) == 2
+    assert "is for an earlier candidate" in capsys.readouterr().err
+    status, promoted = run(capsys, "--config", config, "promote", "--force", "--no-reload")
+    assert (status, promoted["forced"], promoted["gate_passed"]) == (0, True, None)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'frontdesk.sqlite3'}"
+    [event] = asyncio.run(model_events(url))
+    assert (event.details["gate_passed"], event.details["gate_reasons"]) == (None, [])
 
 
 def test_review_label_names_the_missing_choice(

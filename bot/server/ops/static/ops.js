@@ -1,23 +1,17 @@
 /* Frontdesk ops dashboard: alerts, most negative topics, trend charts and examples.
  * Charts are inline SVG drawn here; nothing is loaded from elsewhere. Text from customers or
- * models goes on the page with textContent only.
+ * models goes on the page with textContent only. The helpers shared with the console pages
+ * (el, api, say) are /static/common.js's, which the page layout loads first.
  */
 (function () {
   "use strict";
 
   var SVG = "http://www.w3.org/2000/svg";
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var el = Frontdesk.el;
+  var textRow = Frontdesk.textRow;
+  var api = Frontdesk.api;
+  var percent = Frontdesk.percent;
   var RULES = { negative_share: "Negative share", surge: "Surge", shift: "Shift" };
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      node.setAttribute(key, attrs[key]);
-    });
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
 
   function svg(tag, attrs) {
     var node = document.createElementNS(SVG, tag);
@@ -27,30 +21,12 @@
     return node;
   }
 
-  function api(method, path) {
-    var init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
-    return fetch(path, init).then(function (response) {
-      if (response.status === 401) {
-        window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
-        throw new Error("signed out");
-      }
-      return response.json().then(function (data) {
-        if (!response.ok) throw new Error(data.error || "request failed (" + response.status + ")");
-        return data;
-      });
-    });
-  }
-
   function say(text) {
-    document.getElementById("ops-status").textContent = text;
+    Frontdesk.say("ops-status", text);
   }
 
   function topicName(topic) {
     return topic === "*" ? "All topics" : topic;
-  }
-
-  function percent(share) {
-    return share === null || share === undefined ? "–" : Math.round(share * 100) + "%";
   }
 
   function when(iso) {
@@ -262,11 +238,7 @@
       var rows = document.getElementById("review-rows");
       rows.textContent = "";
       data.days.slice().reverse().forEach(function (day) {
-        var tr = el("tr");
-        tr.appendChild(el("td", {}, day.day));
-        tr.appendChild(el("td", {}, day.misunderstood));
-        tr.appendChild(el("td", {}, day.reviewed));
-        rows.appendChild(tr);
+        rows.appendChild(textRow([day.day, day.misunderstood, day.reviewed]));
       });
       document.getElementById("review-length").textContent =
         data.queue_length === 1 ? "1 message waits for review." : data.queue_length + " messages wait for review.";

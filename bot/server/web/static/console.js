@@ -1,44 +1,15 @@
 /* Frontdesk staff console: queue, conversation and user pages over the JSON APIs.
  * Everything people or models wrote is put on the page with textContent, never innerHTML.
+ * The helpers shared with the other console pages (el, api, say) are common.js's.
  */
 (function () {
   "use strict";
 
   var page = document.body.getAttribute("data-page");
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      node.setAttribute(key, attrs[key]);
-    });
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function api(method, path, body) {
-    var init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    return fetch(path, init).then(function (response) {
-      if (response.status === 401) {
-        window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
-        throw new Error("signed out");
-      }
-      return response.json().then(function (data) {
-        if (!response.ok) throw new Error(data.error || "request failed (" + response.status + ")");
-        return data;
-      });
-    });
-  }
-
-  function say(target, text) {
-    var node = document.getElementById(target);
-    if (node) node.textContent = text;
-  }
+  var el = Frontdesk.el;
+  var textRow = Frontdesk.textRow;
+  var api = Frontdesk.api;
+  var say = Frontdesk.say;
 
   function waited(seconds) {
     seconds = Math.max(0, Math.round(seconds));
@@ -441,14 +412,16 @@
       .then(function (data) {
         rows.textContent = "";
         data.events.forEach(function (event) {
-          var tr = el("tr");
-          tr.appendChild(el("td", {}, new Date(event.at).toLocaleString()));
-          tr.appendChild(el("td", {}, event.actor || "–"));
-          tr.appendChild(el("td", {}, event.action));
-          tr.appendChild(el("td", {}, event.target || ""));
-          tr.appendChild(el("td", {}, event.client || ""));
-          tr.appendChild(el("td", {}, detailsText(event.details)));
-          rows.appendChild(tr);
+          rows.appendChild(
+            textRow([
+              new Date(event.at).toLocaleString(),
+              event.actor || "–",
+              event.action,
+              event.target || "",
+              event.client || "",
+              detailsText(event.details),
+            ])
+          );
         });
         say("audit-status", data.events.length ? "The latest " + data.events.length + " events." : "Nothing recorded yet.");
       })

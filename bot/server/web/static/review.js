@@ -1,12 +1,14 @@
 /* Frontdesk review queue: misunderstood messages, grouped; staff label a group at once.
  * Everything customers or models wrote is put on the page with textContent, never innerHTML.
+ * The helpers shared with the other console pages (el, api, say) are common.js's.
  */
 (function () {
   "use strict";
 
   if (document.body.getAttribute("data-page") !== "review") return;
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var el = Frontdesk.el;
+  var api = Frontdesk.api;
+  var percent = Frontdesk.percent;
   var canLabel = document.body.getAttribute("data-role") !== "ops";
   var REASONS = {
     fallback: "Fell back",
@@ -15,41 +17,14 @@
     low_confidence: "Low confidence",
   };
 
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      node.setAttribute(key, attrs[key]);
-    });
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function api(method, path, body) {
-    var init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    return fetch(path, init).then(function (response) {
-      if (response.status === 401) {
-        window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
-        throw new Error("signed out");
-      }
-      return response.json().then(function (data) {
-        if (!response.ok) throw new Error(data.error || "request failed (" + response.status + ")");
-        return data;
-      });
-    });
-  }
-
   function say(text) {
-    document.getElementById("review-status").textContent = text;
+    Frontdesk.say("review-status", text);
   }
 
   function decision(item) {
     var parts = [REASONS[item.reason] || item.reason];
     if (item.intent) {
-      var confidence = item.confidence === null ? "" : " (" + Math.round(item.confidence * 100) + "%)";
+      var confidence = item.confidence === null ? "" : " (" + percent(item.confidence) + ")";
       parts.push("intent " + item.intent + confidence);
     }
     if (item.route) parts.push("route " + item.route);

@@ -1,14 +1,19 @@
-"""Fixtures for the widget and console: a real app on tiny real models, staff users, helpers."""
+"""Fixtures for the widget and console: a real app on tiny real models, staff users, helpers,
+and for the browser tests a server on a real port and one Chromium per module."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -129,3 +134,111 @@ async def drain(ws: Any, quiet: float = 0.3) -> list[dict[str, Any]]:
             seen.append(await asyncio.wait_for(ws.receive_json(), timeout=quiet))
         except TimeoutError:
             return seen
+
+
+# Browsers ------------------------------------------------------------------------------
+# One app on a real port and one browser serve a whole test module (mark it with
+# ``pytest.mark.asyncio(loop_scope="module")``), so the suite stays short on a small machine.
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+XSS = "<img src=x onerror=alert(1)>"
+# Every browser server's staff, by role, all with PASSWORD.
+STAFF = {"ann": "agent", "olga": "ops", "root": "admin"}
+
+
+@dataclass
+class Server:
+    url: str
+    app: web.Application
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(tmp_path: Path, models: TinyModels, **settings: Any) -> AsyncIterator[Server]:
+    """The app with ``settings`` on a free port of 127.0.0.1, models loaded, STAFF added."""
+    app = create_app(web_config(tmp_path, models, **settings))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
+    for name, role in STAFF.items():
+        await make_user(app, name, role)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", app)
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels
+) -> AsyncIterator[Server]:
+    """The module's server with the default settings; a module that needs others defines
+    its own ``server`` with :func:`serve`."""
+    # The default settings: Secure cookies over plain HTTP to 127.0.0.1 work in Chromium.
+    async with serve(tmp_path_factory.mktemp("browser"), tiny_models) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser(chromium_path: str) -> AsyncIterator[Any]:
+    """Debian's Chromium, driven by Playwright."""
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=20_000)
+    playwright = await async_playwright().start()
+    browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        await browser.close()
+        await playwright.stop()
+
+
+async def sign_in(
+    page: Any, server: Server, username: str, path: str = "/console/", password: str = PASSWORD
+) -> None:
+    """Open ``path``, which sends a signed-out browser to the sign-in form, and sign in."""
+    await page.goto(server.url + path)
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+@contextlib.asynccontextmanager
+async def staff_page(
+    browser: Any, server: Server, username: str, path: str = "/console/"
+) -> AsyncIterator[Any]:
+    """A page of its own browser context, signed in as ``username`` and on ``path``.
+
+    Console pages never open a dialog: one that opens means something a customer or a model
+    wrote ran as script, and fails the test when the block ends.
+    """
+    context = await browser.new_context()
+    dialogs: list[str] = []
+
+    async def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    try:
+        page = await context.new_page()
+        page.on("dialog", dismiss)
+        await sign_in(page, server, username, path)
+        yield page
+        assert dialogs == [], "nothing anyone wrote runs as script"
+    finally:
+        await context.close()

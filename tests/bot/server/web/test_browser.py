@@ -1,100 +1,24 @@
 """The widget and the console in a real Chromium (Debian's, driven by Playwright).
 
-One app on a real port and one browser serve the whole module, so the suite stays short on
-a small machine. Locators are the accessible names people and screen readers use.
+The server and the browser are the module's (``conftest.py``). Locators are the accessible
+names people and screen readers use.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from aiohttp import web
 
-from bot.server.app import create_app
-from bot.server.appkeys import RUNTIME, STORE
+from bot.server.appkeys import STORE
 from bot.storage.escalations import EscalationStore
-from tests.bot.server.web.conftest import PASSWORD, make_user, web_config
+from tests.bot.server.web.conftest import PASSWORD, XSS, Server, serve, sign_in
 from tests.conftest import TinyModels
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"width": 375, "height": 740}
-XSS = "<img src=x onerror=alert(1)>"
-
-
-@dataclass
-class Server:
-    url: str
-    app: web.Application
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def serve(tmp_path: Path, models: TinyModels, **settings: Any) -> AsyncIterator[Server]:
-    app = create_app(web_config(tmp_path, models, **settings))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
-    await make_user(app, "ann", "agent")
-    await make_user(app, "root", "admin")
-    try:
-        yield Server(f"http://127.0.0.1:{port}", app)
-    finally:
-        await runner.cleanup()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels
-) -> AsyncIterator[Server]:
-    # The default settings: Secure cookies over plain HTTP to 127.0.0.1 work in Chromium.
-    async with serve(tmp_path_factory.mktemp("browser"), tiny_models) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser(chromium_path: str) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright, expect
-
-    expect.set_options(timeout=20_000)
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-    try:
-        yield browser
-    finally:
-        await browser.close()
-        await playwright.stop()
-
-
-async def sign_in(page: Any, server: Server, username: str, path: str = "/console/") -> None:
-    await page.goto(server.url + path)
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
 
 
 async def send(page: Any, text: str) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from aiohttp.test_utils import TestClient
 
-from bot.server.appkeys import STORE
+from bot.server.appkeys import CONFIG, RUNTIME, STORE
 from bot.server.web.review import group_texts, refresh_gauges
 from bot.storage.records import Understanding
-from tests.bot.server.web.conftest import agent
+from tests.bot.server.web.conftest import agent, login, make_user
 
 
 async def misunderstood(client: TestClient, *texts: str) -> list[int]:
@@ -59,6 +62,48 @@ async def test_review_queue_groups_similar_messages(client: TestClient) -> None:
         "fallback",
     )
     assert "order_status" in body["intents"]
+
+
+async def test_the_queue_is_grouped_by_the_serving_index_and_follows_a_reload(
+    client: TestClient,
+) -> None:
+    """No encoder of its own: the loaded index's. Reloaded without an index, the queue
+    groups identical texts only; with one again, it groups by meaning again."""
+    await misunderstood(client, "my card got swallowed", "My card  got swallowed", "card eaten")
+    headers = await agent(client)
+
+    async def grouped() -> tuple[str, list[int]]:
+        body = await (await client.get("/api/review", headers=headers)).json()
+        return body["grouped_by"], [group["size"] for group in body["groups"]]
+
+    assert (await grouped())[0] == "encoder"
+    index_dir: Path = client.app[CONFIG].index_path
+    aside = index_dir.with_name("index-aside")
+    index_dir.rename(aside)
+    await client.app[RUNTIME].get().reload()
+    assert client.app[RUNTIME].get().index is None
+    assert await grouped() == ("text", [2, 1]), "identical but for case and spacing"
+
+    aside.rename(index_dir)
+    await client.app[RUNTIME].get().reload()
+    assert (await grouped())[0] == "encoder"
+
+
+async def test_the_review_page_runs_only_scripts_from_its_own_files(client: TestClient) -> None:
+    """The shared helpers (common.js) load before the page scripts that use them, and the
+    page has no inline script for the Content-Security-Policy to refuse."""
+    await make_user(client.app, "ann", "agent")
+    await login(client, "ann")
+    response = await client.get("/console/review")
+    assert response.status == 200
+    assert "script-src 'self';" in response.headers["Content-Security-Policy"]
+    page = await response.text()
+    sources = re.findall(r'<script src="([^"]+)" defer></script>', page)
+    assert sources == ["/static/common.js", "/static/console.js", "/static/review.js"]
+    assert page.count("<script") == len(sources)
+    for source in sources:
+        script = await client.get(source)
+        assert script.status == 200, source
 
 
 async def test_labelling_a_group_writes_corrections_and_empties_the_queue(
