@@ -9,7 +9,9 @@ Prints one JSON line. Usage:
         [--workers N --redis redis://127.0.0.1:6379/14]
 
 With ``--workers N`` it runs ``frontdesk serve --workers N`` (N processes on one port), which
-needs Redis beside the SQLite file; the memory figure adds up every worker.
+needs Redis beside the SQLite file; the memory figure adds up every worker. ``--database URL``
+serves on that (empty) database instead of a new SQLite file, as a fleet would run on
+PostgreSQL.
 
 The issue's comparison with Rasa serves an intent model trained on BANKING77 and sends
 BANKING77's test questions:
@@ -183,7 +185,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         **os.environ,
         "FRONTDESK_PORT": str(port),
         "FRONTDESK_MODELS_DIR": str(args.models.resolve()),
-        "FRONTDESK_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}",
+        "FRONTDESK_DATABASE_URL": args.database
+        or f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}",
         "FRONTDESK_PID_FILE": str(workdir / "frontdesk.pid"),
         "FRONTDESK_RATE_LIMIT_PER_SENDER": "0",
         "FRONTDESK_RATE_LIMIT_PER_IP": "0",
@@ -212,6 +215,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "messages": str(args.messages or "data/eval/*"),
             "cold_start_s": round(cold_start, 2),
             "workers": args.workers,
+            "database": "sqlite" if args.database is None else args.database.split(":", 1)[0],
         }
         for level, concurrency in enumerate(args.concurrency):
             # Each level sends the messages after the previous level's (as far as the file
@@ -241,6 +245,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes on the port")
     parser.add_argument(
         "--redis", default="redis://127.0.0.1:6379/14", help="shared state for --workers > 1"
+    )
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="an empty database to serve on (postgresql+asyncpg://...); default a new SQLite file",
     )
     parser.add_argument("--intent-model", type=Path, default=None, help="serve this intent model")
     parser.add_argument("--messages", type=Path, default=None, help="CSV with a text column")

@@ -24,8 +24,8 @@ z = 4.0                      # and statistically clear of it (binomial z-score)
 [alerts.shift]               # per topic, a sequential (CUSUM) test against the baseline
 baseline = "24h"             # the trailing window that gives the topic's usual share p0
 min_baseline_volume = 100    # no test until the baseline holds this many messages
-increase = 0.15              # the rise it is tuned for: p1 = p0 + increase
-h = 7.5                      # decision threshold (log-likelihood ratio); higher: fewer false
+increase = 0.2               # the rise it is tuned for: p1 = p0 + increase
+h = 8                        # decision threshold (log-likelihood ratio); higher: fewer false
                              # alerts, later detection
 [[alerts.webhooks]]
 url = "https://hooks.slack.com/services/..."
@@ -101,15 +101,16 @@ class ShiftRule:
     a window of older messages.
 
     The defaults were chosen with ``bench/alerts_resample.py`` (seeded streams of held-out
-    customer messages read by the demo models; its figures are in the README). A larger
-    ``increase`` finds large rises no sooner and small ones later, so the default is the
-    smallest rise worth an alert."""
+    customer messages read by the demo models; its figures are in the README): against 0.15 and
+    7.5, a rise from 20% to 60% negative is found within 50 of the topic's messages in 88.5%
+    of streams instead of 78%, with about as many false alerts in calm streams (4 in 200
+    against 3). A larger ``increase`` finds large rises sooner and small ones later."""
 
     enabled: bool = True
     baseline_s: float = 86400.0
     min_baseline_volume: int = 100
-    increase: float = 0.15
-    h: float = 7.5
+    increase: float = 0.2
+    h: float = 8.0
 
 
 @dataclass(frozen=True, slots=True)

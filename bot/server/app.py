@@ -70,7 +70,9 @@ def create_app(config: Config) -> web.Application:
 
 
 async def _model_executor(app: web.Application) -> AsyncIterator[None]:
-    executor = ThreadPoolExecutor(max_workers=model_workers(), thread_name_prefix="frontdesk-model")
+    executor = ThreadPoolExecutor(
+        max_workers=model_workers(app[CONFIG]), thread_name_prefix="frontdesk-model"
+    )
     app[MODEL_EXECUTOR] = executor
     yield
     executor.shutdown(wait=True, cancel_futures=True)

@@ -143,9 +143,16 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def model_workers() -> int:
-    """Model worker threads: two, so the intent and sentiment batches run side by side."""
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+def process_cores(config: Config) -> int:
+    """The cores this server process may count on: the machine's, shared evenly by the
+    ``--workers`` processes on it (two workers on two cores each get one, not two each)."""
+    return max(1, (os.cpu_count() or 1) // max(1, config.workers))
+
+
+def model_workers(config: Config) -> int:
+    """Model worker threads: two, so the intent and sentiment batches run side by side, where
+    this process has two cores to run them on."""
+    return 2 if process_cores(config) >= 2 else 1
 
 
 def inference_threads(config: Config) -> int:
@@ -154,7 +161,7 @@ def inference_threads(config: Config) -> int:
     one thread and the operating system shares the cores between them and the loop."""
     if config.inference_threads:
         return config.inference_threads
-    return max(1, ((os.cpu_count() or 1) - 1) // model_workers())
+    return max(1, (process_cores(config) - 1) // model_workers(config))
 
 
 def _load_blocking(config: Config) -> Loaded:

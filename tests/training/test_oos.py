@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from retrieval.base.datasets import Example
 from retrieval.models.classifier import TextClassifier
 from tests.training.conftest import TINY_INTENTS, TrainedModel
 from training.oos import (
+    DEFAULT_IN_SCOPE_COST,
     RejectTarget,
+    below_ceiling,
     bundled_questions,
     fit_scorer,
     threshold_for_cost,
@@ -60,6 +63,25 @@ def test_a_cost_threshold_rejects_at_most_that_share_and_rests_on_no_example() -
     assert threshold not in scores
     # Too few examples for even one rejection: below all of them.
     assert threshold_for_cost(scores[:10], 0.02) < min(scores)
+
+
+def test_the_default_cost_is_a_ceiling_on_new_questions_not_an_average() -> None:
+    rng = np.random.default_rng(7)
+    over = {"at 2%": 0, "below the ceiling": 0}
+    for _ in range(400):
+        # Validation and new questions drawn alike: the scores of one model on one domain.
+        validation, new = rng.normal(size=1500), rng.normal(size=3000)
+        for name, cost in (
+            ("at 2%", DEFAULT_IN_SCOPE_COST),
+            ("below the ceiling", below_ceiling(DEFAULT_IN_SCOPE_COST, len(validation))),
+        ):
+            threshold = threshold_for_cost(validation, cost)
+            over[name] += float((new < threshold).mean()) > DEFAULT_IN_SCOPE_COST
+
+    assert over["at 2%"] >= 150, "a threshold at exactly 2% turns away more about half the time"
+    assert over["below the ceiling"] <= 60, over  # about one draw in ten
+    assert below_ceiling(0.02, 1500) == pytest.approx(0.0154, abs=1e-4)
+    assert below_ceiling(0.02, 40) == 0.0, "too few questions to reject any safely"
 
 
 def test_the_curve_trades_in_scope_accuracy_for_out_of_scope_recall() -> None:

@@ -3,7 +3,6 @@ shown, acknowledged, and drilled down to its conversations; the charts are drawn
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -11,25 +10,10 @@ from aiohttp import web
 
 from bot.server.app import create_app
 from tests.bot.ops.conftest import QUICK_ALERTS, customer_turns
-from tests.bot.server.web.conftest import PASSWORD, make_user
+from tests.bot.server.web.conftest import CHROMIUM_ARGS, PASSWORD, free_port, make_user
 from tests.conftest import app_config
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_dashboard_shows_a_raised_alert_and_acknowledges_it(

@@ -19,7 +19,7 @@ def test_defaults_when_absent() -> None:
     # The surge rule is there for whoever turns it on; the shift rule is the default detector.
     assert not config.surge.enabled and config.surge.z == 4.0
     assert config.shift == ShiftRule(
-        enabled=True, baseline_s=86400, min_baseline_volume=100, increase=0.15, h=7.5
+        enabled=True, baseline_s=86400, min_baseline_volume=100, increase=0.2, h=8.0
     )
     assert config.negative_share.baseline_s == 86400
     assert config.webhooks == ()
