@@ -17,6 +17,7 @@ from training.oos import (
     below_ceiling,
     bundled_questions,
     fit_scorer,
+    most_accurate_threshold,
     threshold_for_cost,
     tradeoff_curve,
 )
@@ -82,6 +83,22 @@ def test_the_default_cost_is_a_ceiling_on_new_questions_not_an_average() -> None
     assert over["below the ceiling"] <= 60, over  # about one draw in ten
     assert below_ceiling(0.02, 1500) == pytest.approx(0.0154, abs=1e-4)
     assert below_ceiling(0.02, 40) == 0.0, "too few questions to reject any safely"
+
+
+def test_the_most_accurate_threshold_stays_within_the_in_scope_cost_it_is_given() -> None:
+    # A validation split rich in out-of-scope rows: turning away the 20 least sure in-scope
+    # questions catches all 40 out-of-scope ones, which accuracy alone would take.
+    inside = np.array([float(i) for i in range(100)] + [i / 2 + 0.25 for i in range(40)])
+    in_scope = np.arange(140) < 100
+    nothing, right = np.zeros(140, dtype=bool), np.ones(140, dtype=bool)
+
+    def turned_away(threshold: float) -> tuple[int, int]:
+        below = inside < threshold
+        return int(below[in_scope].sum()), int(below[~in_scope].sum())
+
+    assert turned_away(most_accurate_threshold(inside, in_scope, nothing, right, None)) == (20, 40)
+    assert turned_away(most_accurate_threshold(inside, in_scope, nothing, right, 0.02)) == (2, 4)
+    assert turned_away(most_accurate_threshold(inside, in_scope, nothing, right, 0.0)) == (0, 0)
 
 
 def test_the_curve_trades_in_scope_accuracy_for_out_of_scope_recall() -> None:
