@@ -375,12 +375,13 @@ def most_accurate_threshold(
     import numpy as np
 
     candidates = np.unique(np.concatenate([[-math.inf], inside]))
-    below = inside[None, :] < candidates[:, None]
-    rejected = top_oos[None, :] | below
+    rejected = top_oos[None, :] | (inside[None, :] < candidates[:, None])
     correct = np.where(in_scope[None, :], ~rejected & right[None, :], rejected)
     accuracy = correct.mean(axis=1)
     if max_in_scope_rejection is not None:
-        cost = (below & ~top_oos[None, :])[:, in_scope].mean(axis=1)
+        # The in-scope rows each candidate turns away by threshold (those below it).
+        counted = np.sort(inside[in_scope & ~top_oos])
+        cost = np.searchsorted(counted, candidates, side="left") / max(1, int(in_scope.sum()))
         # The two lowest candidates reject nothing by threshold, so one is always allowed.
         accuracy = np.where(cost <= max_in_scope_rejection + 1e-9, accuracy, -math.inf)
     best = int(np.flatnonzero(accuracy == accuracy.max())[0])
