@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,8 @@ def cpu_threads() -> int:
     """Threads for CPU training: OMP_NUM_THREADS if the user set it, else the idle cores.
 
     Idle means the cores this process may run on (its affinity mask, which in containers
-    and under taskset is far below the machine's count) minus the 1-minute load average.
+    and under taskset is far below the machine's count) less the time they were busy over a
+    short sample (:func:`busy_cores`), or, without /proc/stat, less the 1-minute load average.
     Oversubscribing is the expensive mistake: every one of the hundreds of small parallel
     regions in a BERT training step waits for its slowest thread, and a thread sharing a
     core with another process is descheduled for whole time slices, so steps become slow
@@ -61,11 +64,63 @@ def cpu_threads() -> int:
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
     try:
-        cores = len(os.sched_getaffinity(0))
+        cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not available on macOS
-        cores = os.cpu_count() or 1
+        cpus = list(range(os.cpu_count() or 1))
+    busy = busy_cores(cpus)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:  # no load average on this platform
+            busy = 0.0
+    return max(1, min(len(cpus), round(len(cpus) - busy)))
+
+
+# The load average is not a count of busy cores: it also counts tasks in uninterruptible
+# sleep, and a kernel thread that sleeps that way (DAMON's kdamond, on some cloud kernels)
+# adds 1 to it on an idle machine, which halved training threads on an idle 2-core one.
+# What the cores actually did over a short sample is the measure.
+SAMPLE_SECONDS = 0.5
+PROC_STAT = Path("/proc/stat")
+
+
+def busy_cores(cpus: Sequence[int], seconds: float = SAMPLE_SECONDS) -> float | None:
+    """How many of ``cpus`` were busy over the next ``seconds`` (0.0 to ``len(cpus)``), from
+    /proc/stat; None where it cannot be read (not Linux)."""
     try:
-        busy = os.getloadavg()[0]
-    except OSError:  # no load average on this platform
-        busy = 0.0
-    return max(1, min(cores, round(cores - busy)))
+        before = PROC_STAT.read_text(encoding="ascii")
+        time.sleep(seconds)
+        after = PROC_STAT.read_text(encoding="ascii")
+    except OSError:
+        return None
+    return busy_between(before, after, cpus)
+
+
+def busy_between(before: str, after: str, cpus: Sequence[int]) -> float | None:
+    """Busy cores among ``cpus`` between two readings of /proc/stat: for each, the share of
+    its time not idle (idle and iowait count as idle; steal, time the hypervisor gave to
+    others, as busy). None if a reading lacks one of the cpus."""
+    first, second = _cpu_times(before), _cpu_times(after)
+    busy = 0.0
+    for cpu in cpus:
+        if cpu not in first or cpu not in second:
+            return None
+        (idle0, total0), (idle1, total1) = first[cpu], second[cpu]
+        elapsed = total1 - total0
+        if elapsed > 0:
+            busy += 1.0 - (idle1 - idle0) / elapsed
+    return min(float(len(cpus)), max(0.0, busy))
+
+
+def _cpu_times(stat: str) -> dict[int, tuple[int, int]]:
+    """cpu number -> (idle ticks, total ticks) from the text of /proc/stat."""
+    times: dict[int, tuple[int, int]] = {}
+    for line in stat.splitlines():
+        name, _, rest = line.partition(" ")
+        if not name.startswith("cpu") or not name[3:].isdigit():
+            continue
+        ticks = [int(field) for field in rest.split()]
+        # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
+        # already counted in user and nice.
+        times[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks[:8]))
+    return times

