@@ -80,7 +80,7 @@ def cpu_threads() -> int:
 # sleep, and a kernel thread that sleeps that way (DAMON's kdamond, on some cloud kernels)
 # adds 1 to it on an idle machine, which halved training threads on an idle 2-core one.
 # What the cores actually did over a short sample is the measure.
-SAMPLE_SECONDS = 0.5
+SAMPLE_SECONDS = 0.25
 PROC_STAT = Path("/proc/stat")
 
 

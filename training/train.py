@@ -119,8 +119,9 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         if recipe.fills_budget and hyper.max_minutes is not None
         else f"{hyper.epochs:g} epochs"
     )
+    threads = f", {device.cpu_threads} threads" if device.cpu_threads else ""
     say(
-        f"training on {device.device} ({device.precision}): {plan}, "
+        f"training on {device.device} ({device.precision}{threads}): {plan}, "
         f"batch {hyper.batch_size}, lr {hyper.learning_rate:g}, max_length {hyper.max_length}"
         + (f", label smoothing {hyper.label_smoothing:g}" if hyper.label_smoothing else "")
     )
@@ -183,6 +184,7 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         "validation_examples": len(split.validation),
         "validation_split": split.method,
         "device": device.device,
+        "cpu_threads": device.cpu_threads,
         "epochs": hyper.epochs,
         "epochs_planned": planned,
         "epochs_run": round(result.epochs_run, 3),

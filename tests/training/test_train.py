@@ -47,6 +47,8 @@ def test_training_result_is_one_json_line_with_validation_metrics(
     assert {"accuracy", "macro_f1", "in_scope_accuracy", "oos_f1"} <= set(result["validation"])
     assert metrics_file["n"] == result["validation_examples"]
     assert metrics_file["threshold"] == result["threshold"]
+    # On the CPU, the threads it took (the idle cores, or OMP_NUM_THREADS) are said.
+    assert result["device"] == "cuda" or result["cpu_threads"] >= 1
 
 
 def test_train_fills_the_budget_it_is_given_with_early_stopping_still_on(tmp_path: Path) -> None:
