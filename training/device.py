@@ -76,10 +76,11 @@ def cpu_threads() -> int:
     return max(1, min(len(cpus), round(len(cpus) - busy)))
 
 
-# The load average is not a count of busy cores: it also counts tasks in uninterruptible
-# sleep, and a kernel thread that sleeps that way (DAMON's kdamond, on some cloud kernels)
-# adds 1 to it on an idle machine, which halved training threads on an idle 2-core one.
-# What the cores actually did over a short sample is the measure.
+# The load average is not a count of busy cores: it samples the run queue (and tasks in
+# uninterruptible sleep) every few seconds, so a periodic kernel thread that happens to wake
+# at those moments counts as a busy core. On an idle 2-core virtual machine it read 1.0-1.5
+# while vmstat showed the cores 99% idle, and training took one thread instead of two. What
+# the cores actually did over a short sample is the measure.
 SAMPLE_SECONDS = 0.25
 PROC_STAT = Path("/proc/stat")
 
