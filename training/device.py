@@ -120,7 +120,9 @@ def _cpu_times(stat: str) -> dict[int, tuple[int, int]]:
         name, _, rest = line.partition(" ")
         if not name.startswith("cpu") or not name[3:].isdigit():
             continue
-        ticks = [int(field) for field in rest.split()]
+        ticks = [int(field) for field in rest.split() if field.isdigit()]
+        if len(ticks) < 5:
+            continue  # not the layout below: the caller falls back to the load average
         # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
         # already counted in user and nice.
         times[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks[:8]))

@@ -37,6 +37,12 @@ def test_busy_cores_is_unknown_for_a_cpu_the_readings_do_not_list() -> None:
     assert busy_between(BEFORE, AFTER, [0, 7]) is None
 
 
+def test_busy_cores_is_unknown_where_the_readings_have_another_layout() -> None:
+    short = "cpu0 1000 0 150\n"
+
+    assert busy_between(short, short, [0]) is None
+
+
 @pytest.fixture
 def spinning_on_cpu0() -> Iterator[None]:
     """A real process keeping cpu 0 busy."""
