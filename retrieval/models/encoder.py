@@ -111,9 +111,8 @@ def load_encoder(path: str | Path | None = None, device: str | None = None) -> E
     return Encoder(model, name=name, directory=directory, device=chosen)
 
 
-class _DeprecatedAttributeRead(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "_target_device" not in record.getMessage()
+def _not_about_target_device(record: logging.LogRecord) -> bool:
+    return "_target_device" not in record.getMessage()
 
 
 @contextlib.contextmanager
@@ -124,12 +123,11 @@ def _without_deprecated_attribute_warnings() -> Iterator[None]:
     methods, and that one warns when read: twice at every server start, about nothing the
     user wrote or can change."""
     logger = logging.getLogger(_SENTENCE_TRANSFORMERS_LOGGER)
-    quiet = _DeprecatedAttributeRead()
-    logger.addFilter(quiet)
+    logger.addFilter(_not_about_target_device)
     try:
         yield
     finally:
-        logger.removeFilter(quiet)
+        logger.removeFilter(_not_about_target_device)
 
 
 class Encoder:
