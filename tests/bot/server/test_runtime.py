@@ -1,13 +1,18 @@
-"""How a server process sizes its model threads: by its share of the machine's cores."""
+"""How a server process sizes its model threads: by its share of the machine's cores, for torch
+and numpy alike."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.server.appkeys import RUNTIME
 from bot.server.runtime import inference_threads, model_workers, process_cores
-from tests.conftest import app_config
+from tests.bot.server.web.conftest import web_config
+from tests.conftest import TinyModels, app_config
 
 
 @pytest.mark.parametrize(
@@ -39,3 +44,21 @@ def test_each_worker_sizes_its_threads_by_its_share_of_the_cores(
 
 def test_configured_inference_threads_win(tmp_path: Path) -> None:
     assert inference_threads(app_config(tmp_path, workers=4, inference_threads=3)) == 3
+
+
+async def test_a_serving_process_gives_numpy_no_more_threads_than_torch(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from bot.server.app import create_app
+
+    # As numpy starts on a machine with cores to spare: a BLAS thread for each of them.
+    with threadpool_limits(limits=3, user_api="blas"):
+        app = create_app(web_config(tmp_path, tiny_models, inference_threads=1))
+        await aiohttp_client(app)
+        await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
+
+        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        assert blas, "numpy should have loaded a BLAS library"
+        assert set(blas) == {1}
