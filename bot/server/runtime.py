@@ -171,7 +171,7 @@ def limit_blas_threads(threads: int) -> None:
     threads. Left alone, OpenBLAS keeps a thread per core of the machine and spins them while
     it waits, so on a small machine they fight the model workers and the event loop for the
     same cores: on 2 cores, limiting them took ``bench/server_load.py`` at concurrency 16 from
-    121 to 153 messages a second, and p99 from 308 to 198 ms.
+    101-116 to 153-165 messages a second, and p99 from 270-327 to 184-195 ms.
 
     threadpoolctl only limits libraries already loaded, and lets only the first thread that
     sets OpenBLAS's process-wide limit change it; so this runs once the models have loaded
