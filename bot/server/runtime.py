@@ -173,13 +173,17 @@ def limit_blas_threads(threads: int) -> None:
     same cores: on 2 cores, limiting them took ``bench/server_load.py`` at concurrency 16 from
     101-116 to 153-165 messages a second, and p99 from 270-327 to 184-195 ms.
 
-    threadpoolctl only limits libraries already loaded, and lets only the first thread that
-    sets OpenBLAS's process-wide limit change it; so this runs once the models have loaded
-    numpy and scipy, on the event loop's thread.
+    threadpoolctl only limits libraries already loaded, so this runs once the models have
+    loaded numpy and scipy. It lets only one thread at a time set OpenBLAS's process-wide
+    limit: the first to set it holds that right until it lets go. So this sets it on the event
+    loop's thread, which no context manager has claimed, and then lets go, so that the index's
+    own one-thread limit (``retrieval/index/intents.py``) still applies when a reload rebuilds
+    it on a model worker's thread.
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import OpenBLASController, threadpool_limits
 
     threadpool_limits(limits=threads, user_api="blas")
+    OpenBLASController.clear_controlling_thread()
 
 
 def _load_blocking(config: Config) -> Loaded:

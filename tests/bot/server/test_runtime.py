@@ -46,10 +46,23 @@ def test_configured_inference_threads_win(tmp_path: Path) -> None:
     assert inference_threads(app_config(tmp_path, workers=4, inference_threads=3)) == 3
 
 
+def process_wide_blas_threads() -> set[int]:
+    """The thread counts of the BLAS libraries whose limit is the whole process's: OpenBLAS on
+    pthreads, as numpy's and scipy's wheels ship it. One built on OpenMP (FAISS's) takes its
+    limit per thread, and FAISS sets that itself."""
+    from threadpoolctl import threadpool_info
+
+    return {
+        lib["num_threads"]
+        for lib in threadpool_info()
+        if lib["user_api"] == "blas" and lib.get("threading_layer") != "openmp"
+    }
+
+
 async def test_a_serving_process_gives_numpy_no_more_threads_than_torch(
     aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
 ) -> None:
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     from bot.server.app import create_app
 
@@ -59,6 +72,28 @@ async def test_a_serving_process_gives_numpy_no_more_threads_than_torch(
         await aiohttp_client(app)
         await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
 
-        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-        assert blas, "numpy should have loaded a BLAS library"
-        assert set(blas) == {1}
+        assert process_wide_blas_threads() == {1}
+
+
+async def test_the_servers_blas_limit_leaves_other_threads_free_to_set_theirs(
+    aiohttp_client: Any, tmp_path: Path, tiny_models: TinyModels
+) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from bot.server.app import create_app
+
+    def limited_on_a_worker_thread() -> tuple[set[int], set[int]]:
+        # What the index does when a reload rebuilds it on a model worker's thread.
+        with threadpool_limits(limits=2, user_api="blas"):
+            inside = process_wide_blas_threads()
+        return inside, process_wide_blas_threads()
+
+    app = create_app(web_config(tmp_path, tiny_models, inference_threads=1))
+    await aiohttp_client(app)
+    await asyncio.wait_for(app[RUNTIME].ready.wait(), timeout=120)
+
+    inside, after = await asyncio.get_running_loop().run_in_executor(
+        None, limited_on_a_worker_thread
+    )
+    assert inside == {2}
+    assert after == {1}
