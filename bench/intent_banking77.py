@@ -13,7 +13,8 @@ and prints one JSON line of what they printed:
 * ``top1_accuracy``: the top label with nothing rejected, as published BANKING77 results
   are counted;
 * ``rejection_rate``: the share of (in-scope) test questions rejected;
-* the training run: epochs planned and run, what stopped it, minutes.
+* the training run: epochs planned and run, what stopped it, the refit on every example
+  (training.refit), minutes.
 
 ``--svm`` adds a TF-IDF (word 1-2 + char_wb 2-5 grams) LinearSVC trained on the same file,
 as a point of comparison; it takes no part in the model. ``--limit N`` trains on a
@@ -228,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "epochs_planned": trained.get("epochs_planned"),
             "epochs_run": trained.get("epochs_run"),
             "stopped_by": trained.get("stopped_by"),
+            "refit": trained.get("refit"),
             "batch_size": trained.get("batch_size"),
             "train_minutes": round(train_minutes, 1),
             "ms_per_message": scored.get("ms_per_message"),

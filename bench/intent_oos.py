@@ -187,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "rejection": trained.get("rejection"),
             "epochs_run": trained.get("epochs_run"),
             "stopped_by": trained.get("stopped_by"),
+            "refit": trained.get("refit"),
             "train_seconds": round(train_seconds, 1),
         }
     finally:

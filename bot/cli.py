@@ -50,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sparse=not args.no_sparse,
         quiet=args.quiet,
         reject_target=args.reject_target,
+        refit=args.refit,
     )
     result = train(settings)
     if args.task == "intent":
@@ -263,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
         "share of in-scope questions, recall=0.9 catches that share of out-of-scope ones; "
         "default auto: the most accurate rule where the data has out-of-scope examples, "
         "else in-scope=0.02",
+    )
+    train.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the served model again on training and validation examples together, "
+        "with the epochs and rejection rule the run on the split chose; default: from 2000 "
+        "training examples up, unless --validation-data is given",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=cmd_train)

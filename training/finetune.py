@@ -53,6 +53,8 @@ class FitResult:
     resumed_from: str | None
     # Where the time budget moved the end of the learning-rate schedule (None: not moved).
     schedule_shortened_to: int | None = None
+    # The step of the checkpoint returned (None without validation: the last step's weights).
+    best_step: int | None = None
 
 
 class EncodedExamples:
@@ -67,6 +69,9 @@ class EncodedExamples:
     ) -> None:
         # No padding here: the collator pads each batch to its longest row, which on short
         # customer messages is several times cheaper than padding everything to max_length.
+        if not examples:
+            self.rows: list[dict[str, Any]] = []
+            return
         encoded = tokenizer(
             [e.text for e in examples], truncation=True, max_length=max_length, padding=False
         )
@@ -135,7 +140,11 @@ def fit(
     quiet: bool,
     peft: str | None = None,
 ) -> FitResult:
-    """Fine-tune ``base_model`` and return the checkpoint with the best validation macro-F1."""
+    """Fine-tune ``base_model`` and return the checkpoint with the best validation macro-F1.
+
+    With no ``validation`` (a refit on every example, training.refit) nothing is evaluated
+    or saved along the way: the run trains its planned epochs and returns the last weights.
+    """
     from transformers import (
         DataCollatorWithPadding,
         EarlyStoppingCallback,
@@ -155,6 +164,7 @@ def fit(
         model = _with_lora(model)
     train_set = EncodedExamples(tokenizer, train, label_ids, hyper.max_length)
     validation_set = EncodedExamples(tokenizer, validation, label_ids, hyper.max_length)
+    selecting = len(validation_set) > 0
     steps_per_epoch = max(1, -(-len(train_set) // hyper.batch_size))
 
     args = TrainingArguments(
@@ -168,13 +178,13 @@ def fit(
         warmup_steps=hyper.warmup_ratio,  # a float below 1 is a share of all steps
         weight_decay=hyper.weight_decay,
         label_smoothing_factor=hyper.label_smoothing,
-        eval_strategy="epoch",
-        save_strategy="epoch",
+        eval_strategy="epoch" if selecting else "no",
+        save_strategy="epoch" if selecting else "no",
         # With load_best_model_at_end the Trainer keeps the best checkpoint plus the latest
         # (for resuming), so disk use stays at two checkpoints.
         save_total_limit=1,
-        load_best_model_at_end=True,
-        metric_for_best_model="macro_f1",
+        load_best_model_at_end=selecting,
+        metric_for_best_model="macro_f1" if selecting else None,
         greater_is_better=True,
         logging_strategy="steps",
         logging_steps=max(1, steps_per_epoch // 4),
@@ -189,7 +199,9 @@ def fit(
         report_to="none",  # TensorBoard is attached below, with an explicit log directory
     )
     budget = TimeBudget(hyper.max_minutes * 60) if hyper.max_minutes else None
-    callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=hyper.patience)]
+    callbacks: list[Any] = []
+    if selecting:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=hyper.patience))
     if budget is not None:
         callbacks.append(budget)
     if tensorboard_available():
@@ -207,7 +219,7 @@ def fit(
         model=model,
         args=args,
         train_dataset=train_set,
-        eval_dataset=validation_set,
+        eval_dataset=validation_set if selecting else None,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
@@ -242,7 +254,18 @@ def fit(
         seconds=seconds,
         resumed_from=last,
         schedule_shortened_to=budget.planned_end if budget is not None else None,
+        best_step=_best_step(state) if selecting else None,
     )
+
+
+def _best_step(state: Any) -> int | None:
+    """The step of the checkpoint load_best_model_at_end chose (transformers before 4.47
+    names it only in the checkpoint's directory name)."""
+    step = getattr(state, "best_global_step", None)
+    if step:
+        return int(step)
+    tail = Path(state.best_model_checkpoint or "").name.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else None
 
 
 def _length_grouping() -> dict[str, Any]:

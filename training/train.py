@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +39,14 @@ from training.settings import (
     default_max_length,
     default_patience,
     default_recipe,
+    plans_refit,
 )
 
 if TYPE_CHECKING:
     from training.device import TrainingDevice
     from training.entities import EntityJob
+    from training.finetune import FitResult, Hyperparameters
+    from training.refit import Refit
     from training.split import Split
 
 __all__ = ["TrainSettings", "train"]
@@ -101,8 +105,9 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
     base_model = base_model_path(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
     max_length = settings.max_length or default_max_length(tokenizer, [e.text for e in split.train])
+    planned_at = time.monotonic()
     recipe = default_recipe(
-        settings, len(split.train), on_gpu=device.on_gpu, spent_seconds=time.monotonic() - started
+        settings, len(split.train), on_gpu=device.on_gpu, spent_seconds=planned_at - started
     )
     hyper = Hyperparameters(
         epochs=recipe.epochs,
@@ -114,11 +119,19 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         max_minutes=None if recipe.train_seconds is None else recipe.train_seconds / 60.0,
         label_smoothing=recipe.label_smoothing,
     )
+    refit = plans_refit(settings, len(split.train)) and bool(split.validation)
+    if refit and hyper.max_minutes is not None:
+        from training.refit import selection_share
+
+        share = selection_share(len(split.train), len(split.train) + len(split.validation))
+        hyper = replace(hyper, max_minutes=hyper.max_minutes * share)
     plan = (
         f"as many epochs as {hyper.max_minutes:.1f} minutes fit (at most {hyper.epochs:g})"
         if recipe.fills_budget and hyper.max_minutes is not None
         else f"{hyper.epochs:g} epochs"
     )
+    if refit:
+        plan += ", then the same on all examples (refit)"
     threads = f", {device.cpu_threads} threads" if device.cpu_threads else ""
     say(
         f"training on {device.device} ({device.precision}{threads}): {plan}, "
@@ -144,6 +157,12 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         quiet=settings.quiet,
         peft=settings.peft,
     )
+    refitted = None
+    if refit:
+        budget_end = None if recipe.train_seconds is None else planned_at + recipe.train_seconds
+        refitted = _refit(
+            settings, base_model, tokenizer, labels, split, hyper, result, device, budget_end, say
+        )
     if rank != 0:
         # Under torchrun every process trains; only the first writes the model directory.
         return {"task": settings.task, "out": str(settings.out), "rank": rank}
@@ -168,11 +187,19 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         "schedule_shortened_to": result.schedule_shortened_to,
         "resumed_from": result.resumed_from,
         "train_seconds": round(result.seconds, 1),
+        "refit": refitted.record if refitted else None,
         "versions": _versions(),
     }
     card = new_card(settings, labels, hyper.max_length, record, data_fingerprint)
     written = write_model_dir(
-        settings, result.model, tokenizer, card, split.train, split.validation, entities
+        settings,
+        result.model,
+        tokenizer,
+        card,
+        split.train,
+        split.validation,
+        entities,
+        refit=refitted,
     )
     # Only a model directory that made it into place makes the checkpoints unnecessary.
     modeldir.discard(checkpoints)
@@ -189,6 +216,7 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         "epochs_planned": planned,
         "epochs_run": round(result.epochs_run, 3),
         "stopped_by": result.stopped_by,
+        "refit": refitted.record if refitted else None,
         "batch_size": hyper.batch_size,
         "learning_rate": hyper.learning_rate,
         "max_length": hyper.max_length,
@@ -206,6 +234,55 @@ def _train(settings: TrainSettings, device: TrainingDevice, started: float) -> d
         )
     say(f"model written to {settings.out} in {summary['seconds']} s")
     return summary
+
+
+def _refit(
+    settings: TrainSettings,
+    base_model: Path,
+    tokenizer: Any,
+    labels: Sequence[str],
+    split: Split,
+    hyper: Hyperparameters,
+    selection: FitResult,
+    device: TrainingDevice,
+    budget_end: float | None,
+    say: Any,
+) -> Refit:
+    """Train the served model again on every example, for the epochs the selection run
+    chose (training.refit), within what is left of the budget."""
+    from training.finetune import fit
+    from training.refit import Refit, refit_epochs
+
+    examples = [*split.train, *split.validation]
+    epochs = refit_epochs(
+        selection.best_step, selection.steps, max(1, -(-len(split.train) // hyper.batch_size))
+    )
+    left = None if budget_end is None else max(1.0, budget_end - time.monotonic()) / 60.0
+    say(f"refit: {epochs:g} epochs on all {len(examples)} examples")
+    result = fit(
+        base_model=base_model,
+        tokenizer=tokenizer,
+        labels=labels,
+        train=examples,
+        validation=[],
+        hyper=replace(hyper, epochs=epochs, max_minutes=left),
+        device=device,
+        # Its own directory: a resumed run finds the selection run's checkpoints as they
+        # were, and trains the refit again from the start.
+        checkpoints=modeldir.checkpoints_dir(settings.out) / "refit",
+        resume=False,
+        quiet=settings.quiet,
+        peft=settings.peft,
+    )
+    record = {
+        "examples": len(examples),
+        "epochs": epochs,
+        "epochs_run": round(result.epochs_run, 3),
+        "steps": result.steps,
+        "stopped_by": result.stopped_by,
+        "train_seconds": round(result.seconds, 1),
+    }
+    return Refit(model=result.model, examples=examples, record=record)
 
 
 def _split(settings: TrainSettings, examples: list[Example]) -> Split:

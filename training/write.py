@@ -25,6 +25,7 @@ from training.settings import TrainSettings, base_model_name
 if TYPE_CHECKING:
     from training.entities import EntityJob
     from training.evaluate import Scores
+    from training.refit import Refit
 
 
 def new_card(
@@ -57,12 +58,17 @@ def write_model_dir(
     train: Sequence[Example],
     validation: Sequence[Example],
     entities: EntityJob | None = None,
+    refit: Refit | None = None,
 ) -> dict[str, Any]:
     """Write everything into a staging directory, calibrate and evaluate there, publish.
 
     ``entities``, when the data annotates any, adds the entity extractor and its
-    validation figures. Returns the calibrated threshold and the validation metrics (and
-    the entity extractor's training record and figures), for the training summary.
+    validation figures. With ``refit``, ``model`` is the selection run's: everything is
+    chosen and measured on it, then the refit model's weights take its place
+    (training.refit), so the validation figures are the selection run's.
+
+    Returns the calibrated threshold and the validation metrics (and the entity
+    extractor's training record and figures), for the training summary.
     """
     from training.evaluate import load_classifier, score_examples, summarise
     from training.report import write_report
@@ -112,9 +118,14 @@ def write_model_dir(
                 "validation": card.training["validation_split"],
                 "base model": card.base_model,
                 "rejection": describe_rejection(rejection),
+                **({"served weights": describe_refit(refit.record)} if refit else {}),
             },
             tradeoff=tradeoff,
         )
+        if refit is not None:
+            from training.refit import apply_refit
+
+            apply_refit(staging, card, refit)
         runs = modeldir.checkpoints_dir(settings.out) / "runs"
         if runs.is_dir():
             shutil.move(str(runs), str(staging / "runs"))
@@ -169,6 +180,15 @@ def describe_rejection(rejection: Mapping[str, Any]) -> str:
             f"{rejection['validation_in_scope_rejection']:.2%})"
         )
     return f"{rejection.get('threshold')} ({rejection.get('method')})"
+
+
+def describe_refit(record: Mapping[str, Any]) -> str:
+    """One line for the report: what the served model was trained on, and why the figures
+    above are another model's."""
+    return (
+        f"refit on all {record['examples']} examples for {record['epochs']:g} epochs; the "
+        "figures here are the run on the split, which chose the epochs and the rejection rule"
+    )
 
 
 def _signal(rule: Mapping[str, Any]) -> str:

@@ -40,6 +40,19 @@ def test_train_reports_file_line_field_and_fix_for_a_bad_row(tmp_path: Path, cap
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("flag", "refit"), [([], None), (["--refit"], True), (["--no-refit"], False)]
+)
+def test_train_passes_the_refit_choice_or_leaves_it_to_the_data_size(
+    flag: list[str], refit: bool | None
+) -> None:
+    from bot.cli import build_parser
+
+    args = build_parser().parse_args(["train", "intent", "--data", "d.csv", "--out", "m", *flag])
+
+    assert args.refit is refit
+
+
 def test_index_build_reports_a_missing_answer_column(tmp_path: Path, capsys) -> None:
     data = tmp_path / "qa.csv"
     data.write_text("question,reply\nhi,hello\n")

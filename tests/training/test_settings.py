@@ -15,6 +15,7 @@ from training.settings import (
     default_learning_rate,
     default_patience,
     default_recipe,
+    plans_refit,
 )
 
 
@@ -56,6 +57,7 @@ def test_valid_settings_keep_defaults_and_turn_strings_into_paths(data: Path) ->
         ("label_smoothing", -0.1, "expected a number from 0 (off) to below 1"),
         ("reject_target", "5%", "expected auto, an in-scope rejection rate"),
         ("reject_target", 0.02, "expected a string such as auto, in-scope=0.02"),
+        ("refit", "auto", "expected true, false, or None for the default"),
     ],
 )
 def test_invalid_setting_error_names_field_value_and_expected_form(
@@ -117,6 +119,17 @@ def test_what_the_user_sets_wins_over_the_recipe(data: Path) -> None:
 
     assert (recipe.epochs, recipe.batch_size, recipe.label_smoothing) == (3.0, 8, 0.0)
     assert not recipe.fills_budget  # the budget only cuts a schedule that would not fit
+
+
+def test_refit_is_the_default_from_2000_training_examples_with_a_split_made_here(
+    data: Path,
+) -> None:
+    assert plans_refit(settings(data), 2000)
+    assert not plans_refit(settings(data), 1999)  # the demo's 1,362 train on their split
+    # A validation file of the user's own is kept apart unless a refit is asked for.
+    assert not plans_refit(settings(data, validation_data=data), 8503)
+    assert plans_refit(settings(data, validation_data=data, refit=True), 10)
+    assert not plans_refit(settings(data, refit=False), 8503)
 
 
 def test_long_runs_on_small_data_get_more_patience() -> None:

@@ -79,6 +79,46 @@ def test_without_oos_examples_in_scope_rejection_stays_within_the_default_target
     assert result["validation"]["in_scope_rejection_rate"] <= 0.02
 
 
+def test_a_refit_serves_weights_trained_on_every_example_with_the_rule_chosen_on_validation(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from retrieval.models.oos import OutOfScopeScorer, fit_reference
+    from training.evaluate import load_classifier
+    from training.oos import analyse
+
+    data = write_intents_csv(tmp_path / "nlu.csv", TINY_INTENTS)
+    on_split = train(tiny_settings(data, tmp_path / "split", refit=False))
+    refit = train(tiny_settings(data, tmp_path / "refit", refit=True))
+
+    assert on_split["refit"] is None
+    assert refit["refit"]["examples"] == 24 and refit["refit"]["epochs"] == 1.0
+    # What needs unseen questions was chosen by the same run on the split, and kept.
+    rule = json.loads((tmp_path / "refit" / "oos.json").read_text())
+    assert rule == json.loads((tmp_path / "split" / "oos.json").read_text())
+    figures = {k: v for k, v in refit["validation"].items() if k != "ms_per_message"}
+    assert figures == {k: v for k, v in on_split["validation"].items() if k != "ms_per_message"}
+    assert "refit on all 24 examples" in (tmp_path / "refit" / "report.md").read_text()
+    # The served weights are another model's ...
+    in_scope = [(t, label) for label, texts in TINY_INTENTS.items() for t in texts]
+    in_scope = [(t, label) for t, label in in_scope if label != "out_of_scope"]
+    served = load_classifier(tmp_path / "refit")
+    embeddings = analyse(served, [t for t, _ in in_scope]).embeddings
+    before = analyse(load_classifier(tmp_path / "split"), [t for t, _ in in_scope]).embeddings
+    assert not np.allclose(embeddings, before, atol=1e-3)
+    # ... and the scorer compares messages with every in-scope example as they embed them.
+    scorer = OutOfScopeScorer.load(tmp_path / "refit")
+    assert scorer is not None
+    expected = fit_reference(embeddings, [served.labels.index(label) for _, label in in_scope])
+    if rule["signal"] == "knn":
+        bank = np.asarray(scorer.reference.bank, dtype="float32")
+        assert bank.shape == expected.bank.shape  # one row for each, in the order trained
+        assert (expected.bank @ bank.T).max(axis=1).min() > 0.999
+    else:
+        np.testing.assert_allclose(scorer.reference.means, expected.means, atol=1e-4)
+
+
 # --- refusals (all before any model is loaded) -------------------------------------------
 
 
