@@ -4,6 +4,8 @@ Everything happens in a staging directory (retrieval.base.modeldir) that is publ
 when complete. The rejection threshold, the n-gram fusion and the sentiment prior
 correction are all chosen by scoring the staged directory through the serving classifier,
 not the in-memory training model, so that what was calibrated is exactly what is served.
+A refit (training.refit) is the exception: its weights replace the calibrated ones at the
+end, and serve with what was chosen on them, since it has no unseen data of its own.
 """
 
 from __future__ import annotations
