@@ -47,11 +47,13 @@ def selection_share(train_examples: int, all_examples: int) -> float:
     return train_examples / max(1, train_examples + all_examples)
 
 
-def refit_epochs(best_step: int | None, steps_run: int, steps_per_epoch: int) -> float:
+def refit_epochs(best_step: int | None, steps_run: int, epochs_run: float) -> float:
     """The epochs the refit trains: as many as the selection run's chosen checkpoint had
-    (its last step where no checkpoint was chosen), at least one."""
+    (its last step where no checkpoint was chosen), at least one. Counted from the run's
+    own steps and epochs, so several processes (torchrun) count as they trained."""
     step = best_step if best_step else steps_run
-    return max(1.0, math.ceil(100 * step / max(1, steps_per_epoch)) / 100)
+    epochs = epochs_run * step / steps_run if steps_run else epochs_run
+    return max(1.0, math.ceil(round(100 * epochs, 6)) / 100)
 
 
 def apply_refit(staging: Path, card: ModelCard, refit: Refit) -> None:

@@ -254,9 +254,7 @@ def _refit(
     from training.refit import Refit, refit_epochs
 
     examples = [*split.train, *split.validation]
-    epochs = refit_epochs(
-        selection.best_step, selection.steps, max(1, -(-len(split.train) // hyper.batch_size))
-    )
+    epochs = refit_epochs(selection.best_step, selection.steps, selection.epochs_run)
     left = None if budget_end is None else max(1.0, budget_end - time.monotonic()) / 60.0
     say(f"refit: {epochs:g} epochs on all {len(examples)} examples")
     result = fit(
