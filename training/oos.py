@@ -45,6 +45,7 @@ from retrieval.models.oos import (
     SIGNALS,
     OutOfScopeRule,
     OutOfScopeScorer,
+    Reference,
     confidence_feature,
     fit_reference,
 )
@@ -140,6 +141,14 @@ def analyse(classifier: TextClassifier, texts: Sequence[str]) -> Scores:
     return Scores(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
+def in_scope_reference(classifier: TextClassifier, examples: Sequence[Example]) -> Reference:
+    """What the scorer compares messages with: ``examples``' in-scope rows as ``classifier``
+    embeds them."""
+    known = [e for e in examples if e.label not in OOS_LABELS]
+    embeddings = analyse(classifier, [e.text for e in known]).embeddings
+    return fit_reference(embeddings, [classifier.labels.index(e.label) for e in known])
+
+
 def fit_scorer(
     classifier: TextClassifier,
     train: Sequence[Example],
@@ -166,8 +175,7 @@ def fit_scorer(
     in_scope = ~gold_oos
     if not in_scope.any() or not known:
         return None
-    embeddings = analyse(classifier, [e.text for e in known]).embeddings
-    reference = fit_reference(embeddings, [labels.index(e.label) for e in known])
+    reference = in_scope_reference(classifier, known)
     probes = {
         signal: OutOfScopeScorer(_rule(1, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, signal), reference)
         for signal in SIGNALS

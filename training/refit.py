@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.base.datasets import Example
-from retrieval.base.labels import OOS_LABELS
 from retrieval.base.modeldir import ModelCard
 
 
@@ -59,12 +58,10 @@ def refit_epochs(best_step: int | None, steps_run: int, epochs_run: float) -> fl
 def apply_refit(staging: Path, card: ModelCard, refit: Refit) -> None:
     """Put the refit model's weights into ``staging`` (a model directory the selection run
     calibrated) and fit again what summarises the examples, on all of them."""
-    import numpy as np
-
-    from retrieval.models.oos import OutOfScopeScorer, fit_reference
+    from retrieval.models.oos import OutOfScopeScorer
     from training.evaluate import load_classifier
     from training.ngrams import fit_sparse
-    from training.oos import analyse
+    from training.oos import in_scope_reference
 
     refit.model.save_pretrained(str(staging))
     texts = [e.text for e in refit.examples]
@@ -74,7 +71,5 @@ def apply_refit(staging: Path, card: ModelCard, refit: Refit) -> None:
     oos = OutOfScopeScorer.load(staging)
     if oos is None:
         return
-    known = [e for e in refit.examples if e.label not in OOS_LABELS]
-    embeddings = analyse(load_classifier(staging), [e.text for e in known]).embeddings
-    classes = np.array([card.labels.index(e.label) for e in known])
-    OutOfScopeScorer(oos.rule, fit_reference(embeddings, classes)).save(staging)
+    reference = in_scope_reference(load_classifier(staging), refit.examples)
+    OutOfScopeScorer(oos.rule, reference).save(staging)
