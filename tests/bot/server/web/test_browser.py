@@ -26,6 +26,22 @@ async def send(page: Any, text: str) -> None:
     await page.get_by_role("button", name="Send").click()
 
 
+async def escalations_waiting_on(store: EscalationStore, text: str) -> list[Any]:
+    """The queued escalations whose last customer message is ``text``. The widget shows a
+    message as it is sent, before the server has stored it, so this waits (up to 10 s) for the
+    store to catch up: on a busy machine it can lag the page."""
+    for _ in range(100):
+        found = [
+            i
+            for i in await store.queue()
+            if i.last_customer_message and i.last_customer_message.text == text
+        ]
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    return []
+
+
 async def test_customer_hands_off_agent_replies_resolves_and_customer_rates(
     server: Server, browser: Any
 ) -> None:
@@ -92,11 +108,7 @@ async def test_html_is_shown_as_text_in_widget_and_console(server: Server, brows
         assert await customer.locator(".fdw-log img").count() == 0
 
         store = EscalationStore(server.app[STORE].engine)
-        [item] = [
-            i
-            for i in await store.queue()
-            if i.last_customer_message and i.last_customer_message.text == XSS
-        ]
+        [item] = await escalations_waiting_on(store, XSS)
         agent = await agent_context.new_page()
         agent.on("dialog", lambda dialog: dialogs.append(dialog.message))
         await sign_in(agent, server, "ann", f"/console/conversations/{item.conversation.id}")
