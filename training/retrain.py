@@ -17,6 +17,9 @@ program (``python -m training.retrain``): serving code never imports ``training/
   split then holds rows the serving model trained on, which skews what is calibrated on it.
   On BANKING77 (bench/learning_loop.py) a warm-started candidate no longer fused the n-gram
   model, its threshold fell from 0.13 to 0.016, and it was 0.8 points worse.
+  A serving model that was refit (training.refit) has trained on every validation row, so
+  nothing would be held out at all: the candidate then trains afresh, and the summary's
+  ``warm_start_declined`` says why.
 - The candidate is written beside the serving model (``models/intent.candidate``), with
   ``retrain.json`` (what went in) and ``corrections_holdout.csv`` (for the gate).
 """
@@ -107,7 +110,17 @@ def serving_settings(serving: Path) -> dict[str, Any]:
         "learning_rate": hyper.get("learning_rate") or settings.get("learning_rate"),
         "sparse": settings.get("sparse", True),
         "label_smoothing": settings.get("label_smoothing"),
+        "refit": bool(training.get("refit")),
     }
+
+
+REFIT_DECLINE = (
+    "the serving model was refit on every example, its validation split included, so a "
+    "candidate started from it would be calibrated on rows it has already learned (a refit "
+    "model calibrated that way turned away 99.5% of BANKING77's test questions); trained "
+    "afresh from the base instead. To warm-start, train the serving model with "
+    "'frontdesk train intent --no-refit'"
+)
 
 
 def retrain(
@@ -156,6 +169,10 @@ def retrain(
         write_examples(work / "corrections.csv", trained_on)
     labels = {e.label for e in load_examples(work, task="intent")}
     warm = warm_start and labels <= set(base["labels"]) | {OUT_OF_SCOPE}
+    declined = REFIT_DECLINE if warm and base["refit"] else None
+    warm = warm and declined is None
+    if declined and not quiet:
+        print(f"frontdesk retrain: no warm start: {declined}", file=sys.stderr)
     if warm and (serving / modeldir.HF_CONFIG_NAME).is_file():
         base_model: Path | None = serving
         epochs: float | None = warm_start_epochs
@@ -194,6 +211,7 @@ def retrain(
         "corrections_trained": len(trained_on),
         "corrections_held_out": len(kept_back),
         "warm_start": warm,
+        "warm_start_declined": declined,
         "epochs": result.get("epochs"),
         "learning_rate": result.get("learning_rate"),
         "epochs_run": result.get("epochs_run"),

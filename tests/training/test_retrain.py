@@ -49,6 +49,7 @@ def test_retrain_starts_from_the_serving_model_and_writes_the_candidate_beside_i
         quiet=True,
     )
     assert summary["warm_start"] is True
+    assert summary["warm_start_declined"] is None
     assert (summary["corrections_trained"], summary["corrections_held_out"]) == (2, 0)
     candidate = tmp_path / "intent.candidate"
     card = json.loads((candidate / "frontdesk.json").read_text())
@@ -57,6 +58,33 @@ def test_retrain_starts_from_the_serving_model_and_writes_the_candidate_beside_i
     assert json.loads((candidate / "retrain.json").read_text())["corrections"] == 2
     assert not list(tmp_path.glob(".intent.candidate.data")), "the work folder is gone"
     assert candidate_dir(Path("models/intent")) == Path("models/intent.candidate")
+
+
+@pytest.mark.slow
+def test_a_warm_start_from_a_refit_serving_model_trains_afresh_and_says_why(
+    tiny_intent_model: TrainedModel, tmp_path: Path
+) -> None:
+    from tests.training.conftest import tiny_settings
+    from training.train import train
+
+    serving = tmp_path / "intent"
+    train(tiny_settings(tiny_intent_model.data, serving, refit=True))
+    corrections = tmp_path / "corrections.csv"
+    corrections.write_text("text,intent\nhowdy,greet\n", encoding="utf-8")
+    summary = retrain(
+        serving=serving,
+        data=tiny_intent_model.data,
+        corrections=corrections,
+        holdout_share=0.0,
+        warm_start=True,
+        warm_start_epochs=1,
+        quiet=True,
+    )
+    assert summary["warm_start"] is False
+    assert "refit on every example" in summary["warm_start_declined"]
+    assert "--no-refit" in summary["warm_start_declined"]
+    card = json.loads((candidate_dir(serving) / "frontdesk.json").read_text())
+    assert card["base_model"] != str(serving), "the candidate starts from the base, not the model"
 
 
 def test_a_serving_path_without_a_model_is_named(tmp_path: Path) -> None:
