@@ -328,3 +328,29 @@ def test_resampled_run_counts_delay_and_false_alerts_like_the_replay(
     # With no surge there is nothing to find.
     calm_only = argparse.Namespace(**{**vars(args), "surge": 0})
     assert resample.one_run(calm_only, {}, pool, read, seed=0)["delay"] is None
+
+
+@pytest.fixture(scope="module")
+def bound() -> ModuleType:
+    return load_bench("alerts_bound")
+
+
+def test_oracle_cusum_finds_a_surge_it_knows_and_counts_calm_false_alerts(
+    bound: ModuleType,
+) -> None:
+    calm_part = [("payments", i % 5 == 0, False, "payments") for i in range(200)]
+    surge_part = [("payments", i % 5 < 3, True, "payments") for i in range(100)]
+    stream = calm_part + surge_part
+    shares = {"payments": 0.2}
+
+    def run(h: float, within: int = 50) -> tuple[bool, bool]:
+        found, false_alert = bound.oracle_run(
+            stream, shares, 0.4, topic="payments", h=h, calm=range(200), within=within
+        )
+        return found, false_alert
+
+    # One negative in five never builds up against 20%; three in five do, within a dozen.
+    assert run(4.0) == (True, False)
+    assert run(4.0, within=5) == (False, False)
+    # A threshold below one negative's evidence fires in the calm stretch.
+    assert run(0.5)[1] is True
