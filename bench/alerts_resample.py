@@ -70,6 +70,19 @@ def read_priors(models: Path, rules: dict[str, Any]) -> dict[str, tuple[float, f
     )
 
 
+def seeded_stream(
+    args: argparse.Namespace, pool: dict[str, dict[str, list[str]]], seed: int
+) -> list[tuple[str, str, bool, str]]:
+    """The stream of run ``seed``, planned as ``alerts_replay.py --stream labelled`` plans it."""
+    return labelled_stream(
+        random.Random(seed),
+        pool,
+        calm=args.warmup + args.calm,
+        surge=args.surge,
+        topic=args.topic,
+    )
+
+
 def one_run(
     args: argparse.Namespace,
     rules: dict[str, Any],
@@ -81,13 +94,7 @@ def one_run(
     from bot.ops.config import parse_alerts
     from bot.ops.engine import OVERALL, AlertEngine, Observation
 
-    plan = labelled_stream(
-        random.Random(seed),
-        pool,
-        calm=args.warmup + args.calm,
-        surge=args.surge,
-        topic=args.topic,
-    )
+    plan = seeded_stream(args, pool, seed)
     engine = AlertEngine(parse_alerts(rules), priors=dict(priors or {}))
     batch = max(1, args.concurrency)
     opened: list[tuple[str, float]] = []  # (topic, stream seconds)
@@ -118,8 +125,8 @@ def one_run(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
+    """The streams' options, shared with bench/alerts_bound.py so both replay the same ones."""
     parser.add_argument("--models", default=str(REPO / "models"))
     parser.add_argument("--runs", type=int, default=200, help="seeded streams (seeds 0..runs-1)")
     parser.add_argument("--warmup", type=int, default=1000)
@@ -129,23 +136,34 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--within", type=int, default=50, help="the detection target, in messages")
-    parser.add_argument("--alerts", help="a TOML file whose [alerts] table replaces the defaults")
     parser.add_argument(
         "--stream-file", default=str(REPO / "data" / "eval" / "sentiment_stream.csv")
     )
-    args = parser.parse_args()
-    models = Path(args.models)
-    require_models(models)
+
+
+def stream_pool(args: argparse.Namespace) -> dict[str, dict[str, list[str]]]:
+    """The stream file's messages, once the models, the file and the options are checked."""
+    require_models(Path(args.models))
     if not Path(args.stream_file).is_file():
         fail(f"no stream file at {args.stream_file}; pass --stream-file FILE")
     if args.runs < 1:
         fail(f"--runs {args.runs} must be at least 1")
-    rules: dict[str, Any] = {}
-    if args.alerts:
-        rules = tomllib.loads(Path(args.alerts).read_text(encoding="utf-8")).get("alerts", {})
     pool = stream_messages(Path(args.stream_file))
     if args.topic not in pool:
         fail(f"--topic {args.topic!r} is not one of {', '.join(sorted(pool))}")
+    return pool
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_stream_arguments(parser)
+    parser.add_argument("--alerts", help="a TOML file whose [alerts] table replaces the defaults")
+    args = parser.parse_args()
+    models = Path(args.models)
+    rules: dict[str, Any] = {}
+    if args.alerts:
+        rules = tomllib.loads(Path(args.alerts).read_text(encoding="utf-8")).get("alerts", {})
+    pool = stream_pool(args)
 
     started = time.perf_counter()
     texts = sorted({text for by_label in pool.values() for ts in by_label.values() for text in ts})
