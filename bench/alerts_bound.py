@@ -52,7 +52,11 @@ def oracle_run(
     calm: range,
     within: int,
 ) -> tuple[bool, bool]:
-    """(found within ``within`` surge messages, a false alert in the calm stretch)."""
+    """(found within ``within`` surge messages, a false alert in the calm stretch).
+
+    The count stops at the message that raised the alert; the engine's (``one_run``) counts
+    the rest of that message's concurrent batch too, up to 7 more, so a tie favours the
+    oracle."""
     statistic: dict[str, float] = defaultdict(float)
     steps: dict[str, tuple[float, float]] = {}
     for read_topic, share in calm_share.items():
@@ -123,6 +127,11 @@ def main() -> None:
             elif read_topic == args.topic:
                 surge_counts[0] += 1
                 surge_counts[1] += negative
+    if not surge_counts[0] or args.topic not in counts:
+        fail(
+            f"no message was read as {args.topic!r} in both the calm and the surge part; "
+            "give --surge and --calm some messages, or another --topic"
+        )
     calm_share = {t: neg / n for t, (n, neg) in counts.items()}
     surge_share = surge_counts[1] / surge_counts[0]
 
@@ -131,6 +140,8 @@ def main() -> None:
     grid = []
     for increase in args.increase:
         rise = matched if increase == "matched" else float(increase)
+        if rise <= 0:  # the surge did not raise the share as read: nothing to be tuned to
+            continue
         for h in args.h:
             outcomes = [
                 oracle_run(
