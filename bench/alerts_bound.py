@@ -79,11 +79,17 @@ def oracle_run(
     return False, false_alert
 
 
-def _positive_number(text: str) -> bool:
+def rise(text: str) -> float | str:
+    """An ``--increase`` value: a number above 0, or ``matched``."""
+    if text == "matched":
+        return text
     try:
-        return float(text) > 0
+        value = float(text)
     except ValueError:
-        return False
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0 or 'matched', got {text!r}")
+    return value
 
 
 def main() -> None:
@@ -99,14 +105,12 @@ def main() -> None:
     parser.add_argument(
         "--increase",
         nargs="+",
-        default=["0.1", "0.15", "0.2", "0.25", "0.3", "matched"],
+        type=rise,
+        default=[0.1, 0.15, 0.2, 0.25, 0.3, "matched"],
         help="the rises the oracle is tuned to; 'matched': the surge's own, as read",
     )
     args = parser.parse_args()
     models = Path(args.models)
-    for increase in args.increase:
-        if increase != "matched" and not _positive_number(increase):
-            fail(f"--increase {increase!r}: expected a number above 0 or 'matched'")
     pool = stream_pool(args)
 
     started = time.perf_counter()
@@ -139,19 +143,19 @@ def main() -> None:
     matched = surge_share - calm_share[args.topic]
     grid = []
     for increase in args.increase:
-        rise = matched if increase == "matched" else float(increase)
-        if rise <= 0:  # the surge did not raise the share as read: nothing to be tuned to
+        tuned = matched if increase == "matched" else float(increase)
+        if tuned <= 0:  # the surge did not raise the share as read: nothing to be tuned to
             continue
         for h in args.h:
             outcomes = [
                 oracle_run(
-                    s, calm_share, rise, topic=args.topic, h=h, calm=calm, within=args.within
+                    s, calm_share, tuned, topic=args.topic, h=h, calm=calm, within=args.within
                 )
                 for s in streams
             ]
             grid.append(
                 {
-                    "increase": round(rise, 3),
+                    "increase": round(tuned, 3),
                     "h": h,
                     "within": sum(found for found, _ in outcomes) / args.runs,
                     "false_alerts": sum(fa for _, fa in outcomes),
