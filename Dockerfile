@@ -23,7 +23,7 @@ COPY data data
 FROM base AS models
 RUN frontdesk train intent --data data/nlu.yml --out models/intent \
  && frontdesk train sentiment --data data/sentiment.csv --out models/sentiment \
- && frontdesk index build --data data/qa.csv --out models/index
+ && frontdesk index build --data data/qa.csv --examples data/nlu.yml --out models/index
 
 FROM base
 COPY --from=models /app/models /app/models

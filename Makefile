@@ -49,8 +49,8 @@ $(MODELS)/intent/frontdesk.json: $(DATA)/nlu.yml | install
 $(MODELS)/sentiment/frontdesk.json: $(DATA)/sentiment.csv | install
 	$(BIN)/frontdesk train sentiment --data $(DATA)/sentiment.csv --out $(MODELS)/sentiment
 
-$(MODELS)/index/manifest.json: $(DATA)/qa.csv | install
-	$(BIN)/frontdesk index build --data $(DATA)/qa.csv --out $(MODELS)/index
+$(MODELS)/index/manifest.json: $(DATA)/qa.csv $(DATA)/nlu.yml | install
+	$(BIN)/frontdesk index build --data $(DATA)/qa.csv --examples $(DATA)/nlu.yml --out $(MODELS)/index
 
 clean-models:
 	rm -rf $(MODELS)

@@ -33,6 +33,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from alerts_replay import REPO, fail, labelled_stream, require_models, stream_messages
 
 
+def subject_reader(models: Path) -> Any:
+    """texts -> subjects, as the server reads the subject of a general-topic message
+    (bot/ops/topics.py: the intent examples the answer index carries), or None where the
+    domain names no general topics or the index carries no examples."""
+    from bot.ops.topics import TopicBank
+    from retrieval.base.domain import Domain
+    from retrieval.index import AnswerIndex
+    from retrieval.models.encoder import load_encoder
+
+    domain = Domain.load(REPO / "data" / "domain.yml")
+    if not domain.general_topics or not (models / "index").is_dir():
+        return None
+    index = AnswerIndex.load(models / "index", load_encoder())
+    if index.examples is None:
+        return None
+    bank = TopicBank.from_examples(index.examples, domain)
+    return lambda texts: bank.read(texts, index.embed)
+
+
 def read_messages(models: Path, texts: list[str]) -> dict[str, tuple[str, bool]]:
     """text -> (topic, negative) as the served models read it."""
     from retrieval.base.domain import Domain
@@ -41,11 +60,17 @@ def read_messages(models: Path, texts: list[str]) -> dict[str, tuple[str, bool]]
     domain = Domain.load(REPO / "data" / "domain.yml")
     intent = TextClassifier.load(models / "intent")
     sentiment = TextClassifier.load(models / "sentiment")
+    subjects = subject_reader(models)
     read: dict[str, tuple[str, bool]] = {}
     for first in range(0, len(texts), 64):
         chunk = texts[first : first + 64]
-        for text, i, s in zip(chunk, intent.predict(chunk), sentiment.predict(chunk), strict=True):
-            read[text] = (domain.category(i.label), s.label == "negative")
+        topics = [domain.category(p.label) for p in intent.predict(chunk)]
+        general = [i for i, topic in enumerate(topics) if topic in domain.general_topics]
+        if subjects is not None and general:
+            for i, subject in zip(general, subjects([chunk[i] for i in general]), strict=True):
+                topics[i] = subject or topics[i]
+        for text, topic, s in zip(chunk, topics, sentiment.predict(chunk), strict=True):
+            read[text] = (topic, s.label == "negative")
     return read
 
 
@@ -67,6 +92,7 @@ def read_priors(models: Path, rules: dict[str, Any]) -> dict[str, tuple[float, f
         read_negative=lambda texts: [p.label == "negative" for p in sentiment.predict(texts)],
         weight=config.negative_share.prior_weight,
         overall=config.overall,
+        read_subjects=subject_reader(models),
     )
 
 

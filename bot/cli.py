@@ -137,7 +137,12 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
     method = args.method or _config(args).retrieval_method
     summary = build_index(
-        args.data, args.out, encoder_path=args.encoder, progress=not args.quiet, method=method
+        args.data,
+        args.out,
+        encoder_path=args.encoder,
+        progress=not args.quiet,
+        method=method,
+        examples=args.examples,
     )
     _print_json(summary)
     return 0
@@ -305,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--out", type=Path, required=True)
     build.add_argument("--encoder", type=Path, help="sentence-transformers directory")
+    build.add_argument(
+        "--examples",
+        type=Path,
+        help="intent examples (nlu.yml, or CSV text,intent) to embed beside the answers: the "
+        "ops monitor files messages of the domain's general_topics by the nearest of them",
+    )
     build.add_argument(
         "--method",
         choices=["auto", "plain", "vote", "head"],

@@ -8,6 +8,7 @@ event for the ops monitor is committed with the reply; the listeners hear of the
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections import OrderedDict
@@ -33,6 +34,17 @@ ID_CACHE_SIZE = 50_000
 
 class Parser(Protocol):
     async def parse(self, text: str, *, expecting: str | None = None) -> ParseResult: ...
+
+
+class SubjectReading(Protocol):
+    """Which subject topic a message of a general topic is about (bot/ops/topics.py)."""
+
+    async def subject(self, text: str) -> str | None: ...
+
+
+# The longest a message's reply waits for its subject to be read; after that it keeps its
+# intent's topic. The topic is for the ops dashboard and must not hold up an answer.
+SUBJECT_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,7 @@ class ConversationProcessor:
         locks: ConversationLocks | None = None,
         staff_online: Callable[[], bool] | None = None,
         sentiment_events: bool = False,
+        subjects: SubjectReading | None = None,
     ) -> None:
         self.store = store
         self.parser = parser
@@ -72,6 +85,8 @@ class ConversationProcessor:
         self.staff_online = staff_online
         # Store each answered message's sentiment event with its reply (the ops monitor's).
         self.sentiment_events = sentiment_events
+        # Files messages of a general topic ("complaint") under their subject ("shipping").
+        self.subjects = subjects
         self._locks = locks or ConversationLocks()
         # Messages inside handle() that have not reached the models yet (see upcoming()).
         self._before_parse = 0
@@ -180,6 +195,8 @@ class ConversationProcessor:
             parse = None
         understanding = self._understanding(parse, text)
         sentiment = self._sentiment_event(conversation, turn, parse)
+        if sentiment is not None:
+            sentiment = await self._with_subject(sentiment, text)
         user_event = user_uttered(
             text,
             {**(parse.to_rasa() if parse else {"text": text}), "metadata": dict(metadata)},
@@ -309,6 +326,17 @@ class ConversationProcessor:
             score=parse.sentiment.confidence,
             ts=epoch(turn.created_at),
         )
+
+    async def _with_subject(self, event: SentimentEvent, text: str) -> SentimentEvent:
+        """``event`` filed under the subject of ``text`` where its topic is a general one."""
+        if self.subjects is None or event.topic not in self.engine.domain.general_topics:
+            return event
+        try:
+            subject = await asyncio.wait_for(self.subjects.subject(text), SUBJECT_TIMEOUT_S)
+        except Exception:
+            log.warning("reading the subject of a message failed; it keeps its intent's topic")
+            return event
+        return event if subject is None else dataclasses.replace(event, topic=subject)
 
     async def _notify(
         self, conversation_id: str, turn: Turn, parse: ParseResult | None, reply: Reply | None

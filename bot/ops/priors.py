@@ -91,13 +91,23 @@ def read_chunk(
     *,
     read_intents: Callable[[list[str]], list[str | None]],
     read_negative: Callable[[list[str]], list[bool]],
+    read_subjects: Callable[[list[str]], list[str | None]] | None = None,
 ) -> list[tuple[str, bool]]:
-    """(topic, negative) for each text of ``chunk``, read with the served models (blocking)."""
+    """(topic, negative) for each text of ``chunk``, read with the served models (blocking).
+
+    With ``read_subjects``, a text of a general topic is counted under its subject where it
+    has one, as the served bot files a customer's message (bot/ops/topics.py)."""
     unread = [t.text for t in chunk if t.intent is None]
     read = iter(read_intents(unread)) if unread else iter(())
     intents = [t.intent if t.intent is not None else next(read) for t in chunk]
     negative = read_negative([t.text for t in chunk])
-    return [(domain.category(i), n) for i, n in zip(intents, negative, strict=True)]
+    topics = [domain.category(i) for i in intents]
+    general = [i for i, topic in enumerate(topics) if topic in domain.general_topics]
+    if read_subjects is not None and general:
+        subjects = read_subjects([chunk[i].text for i in general])
+        for i, subject in zip(general, subjects, strict=True):
+            topics[i] = subject or topics[i]
+    return list(zip(topics, negative, strict=True))
 
 
 def chunks(texts: Sequence[LabelledText]) -> list[Sequence[LabelledText]]:
@@ -112,6 +122,7 @@ def read_priors(
     read_negative: Callable[[list[str]], list[bool]],
     weight: int,
     overall: bool = True,
+    read_subjects: Callable[[list[str]], list[str | None]] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """The priors for the share rule, reading ``texts`` with the served models (blocking)."""
     if not weight or not texts:
@@ -119,6 +130,10 @@ def read_priors(
     readings: list[tuple[str, bool]] = []
     for chunk in chunks(texts):
         readings += read_chunk(
-            chunk, domain, read_intents=read_intents, read_negative=read_negative
+            chunk,
+            domain,
+            read_intents=read_intents,
+            read_negative=read_negative,
+            read_subjects=read_subjects,
         )
     return weigh(count_by_topic(readings, overall=overall), weight)

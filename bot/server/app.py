@@ -24,6 +24,7 @@ from bot.server.appkeys import (
     REDIS,
     RUNTIME,
     STORE,
+    SUBJECTS,
     TURN_LISTENERS,
     Limits,
 )
@@ -126,6 +127,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
                 listeners=tuple(listeners),
                 locks=ConversationLocks(app[REDIS]),
                 staff_online=lambda: app[HUB].subscriber_count(STAFF_TOPIC) > 0,
+                subjects=app.get(SUBJECTS),
             )
         except Exception as exc:
             # /readyz shows this to whoever asks.

@@ -12,6 +12,7 @@ from bot.chat.conversation import TurnListener
 from bot.core.config import Config, LearningSettings
 from bot.core.metrics import Metrics
 from bot.ops.service import OpsService
+from bot.ops.topics import SubjectReader
 from bot.server.events import EventHub
 from bot.server.ratelimit import RateLimiter
 from bot.server.runtime import RuntimeHolder
@@ -38,6 +39,8 @@ REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
 TURN_LISTENERS = web.AppKey("turn_listeners", list[TurnListener])
 # The ops monitor: sentiment events, alert rules and their webhooks.
 OPS = web.AppKey("ops", OpsService)
+# Files messages of a general topic under their subject, for the ops monitor's events.
+SUBJECTS = web.AppKey("subjects", SubjectReader)
 # Live events to consoles and widgets (in-process, or fanned out through Redis).
 HUB = web.AppKey("event_hub", EventHub)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.chat.actions import ActionRunner, InProcessActions, RemoteActions
-from bot.chat.conversation import ConversationProcessor, TurnListener
+from bot.chat.conversation import ConversationProcessor, SubjectReading, TurnListener
 from bot.chat.engine import DialogueEngine, EngineSettings
 from bot.chat.handoff import HandoffPolicy
 from bot.chat.locks import ConversationLocks
@@ -283,6 +283,7 @@ async def load_runtime(
     listeners: tuple[TurnListener, ...] = (),
     locks: ConversationLocks | None = None,
     staff_online: Callable[[], bool] | None = None,
+    subjects: SubjectReading | None = None,
 ) -> Runtime:
     loop = asyncio.get_running_loop()
     loaded = await loop.run_in_executor(executor, _load_blocking, config)
@@ -308,6 +309,7 @@ async def load_runtime(
         staff_online=staff_online,
         # The same setting that turns the ops monitor on: it reads these events.
         sentiment_events=parse_alerts(config.extra.get("alerts")).enabled,
+        subjects=subjects,
     )
     nlu.expect(processor.upcoming)
     runtime = Runtime(config, executor, nlu, processor, loaded, actions, retriever)

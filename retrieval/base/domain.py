@@ -8,6 +8,7 @@ Frontdesk adds, for a domain without stories:
 
 ```yaml
 categories: {order_status: orders, ...}          # intent -> topic for the ops dashboard
+general_topics: [feedback]   # topics that say how, not what: read the subject from the words
 intent_actions: {order_status: action_order_status}
 slots: {order_id: {entity: order_id, prompt: "What's your order number?"}}
 required_slots: {action_order_status: [order_id]}  # asked for, in turn, before the action
@@ -70,6 +71,10 @@ class SessionConfig:
 @dataclass(frozen=True, slots=True)
 class Domain:
     categories: Mapping[str, str] = field(default_factory=dict)
+    # Topics whose intents say how a customer feels or talks ("complaint", "thanks"), not
+    # what about: the ops monitor files such a message under the subject its words are
+    # nearest to, where there is one (bot/ops/topics.py).
+    general_topics: frozenset[str] = frozenset()
     intent_actions: Mapping[str, str] = field(default_factory=dict)
     slots: Mapping[str, SlotSpec] = field(default_factory=dict)
     required_slots: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -136,6 +141,7 @@ class Domain:
         required = _required(path, data, slots)
         return cls(
             categories=_str_map(path, data, "categories"),
+            general_topics=_general_topics(path, data, _str_map(path, data, "categories")),
             intent_actions=_str_map(path, data, "intent_actions"),
             slots=slots,
             required_slots=required,
@@ -338,6 +344,33 @@ def _mapping(path: Path, data: Mapping[str, Any], key: str) -> dict[Any, Any]:
     if not isinstance(value, dict):
         raise DataFileError(path, f"{key} must be a mapping", field=key, fix=DOMAIN_FIX)
     return value
+
+
+def _general_topics(
+    path: Path, data: Mapping[str, Any], categories: Mapping[str, str]
+) -> frozenset[str]:
+    value = data.get("general_topics")
+    if value is None:
+        return frozenset()
+    fix = "write general_topics: [feedback, conversation], topics named in categories"
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise DataFileError(
+            path,
+            f"general_topics must be a list of topic names, got {value!r}",
+            field="general_topics",
+            fix=fix,
+        )
+    known = set(categories.values())
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise DataFileError(
+            path,
+            f"general_topics names {', '.join(map(repr, unknown))}, which no intent has in "
+            f"categories (topics there: {', '.join(sorted(known)) or 'none'})",
+            field="general_topics",
+            fix=fix,
+        )
+    return frozenset(value)
 
 
 def _str_map(path: Path, data: Mapping[str, Any], key: str) -> dict[str, str]:

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from retrieval.base.datasets import load_examples
 from retrieval.base.qa import (
     NEAR_DUPLICATE_THRESHOLD,
     merge_duplicates,
     merge_near_duplicates,
     read_qa,
 )
+from retrieval.index.examples import IntentExamples
 from retrieval.index.faiss_index import RECALL_K, IndexSettings
 from retrieval.index.methods import check_requested, choose_method
 from retrieval.index.search import AnswerIndex
@@ -65,6 +67,7 @@ def build_index(
     settings: IndexSettings | None = None,
     encoder: TextEncoder | None = None,
     method: str = "auto",
+    examples: Path | None = None,
 ) -> dict[str, Any]:
     """Read, merge duplicates, embed, choose the answer method, index and save; return a
     JSON-serialisable summary.
@@ -72,12 +75,14 @@ def build_index(
     ``near_duplicate_threshold=None`` keeps near-duplicates; ``encoder`` reuses an already
     loaded encoder instead of loading ``encoder_path`` (or the bundled one). ``method`` is
     ``auto`` (compare plain, vote and head on held-out questions and keep the best) or the
-    one to answer with.
+    one to answer with. ``examples`` is an intent examples file (``nlu.yml``, CSV
+    ``text,intent``) to embed and keep beside the answers (:mod:`retrieval.index.examples`).
     """
     started = time.perf_counter()
     check_requested(method)
     settings = settings or IndexSettings()
     pairs = read_qa(data)
+    labelled = load_examples(examples) if examples is not None else []
     kept, exact_report = merge_duplicates(pairs)
     encoder = encoder or load_encoder(encoder_path)
     encode_started = time.perf_counter()
@@ -85,6 +90,15 @@ def build_index(
         vectors = encoder.encode(
             [p.question for p in kept], batch_size=settings.batch_size, progress=progress
         )
+        intent_examples = None
+        if examples is not None:
+            intent_examples = IntentExamples(
+                tuple(e.text for e in labelled),
+                tuple(e.label for e in labelled),
+                encoder.encode(
+                    [e.text for e in labelled], batch_size=settings.batch_size, progress=progress
+                ),
+            )
     encode_seconds = time.perf_counter() - encode_started
     near_report: list[str] = []
     if near_duplicate_threshold is not None:
@@ -110,6 +124,7 @@ def build_index(
         vectors=vectors,
         provenance=provenance,
         answering=answering,
+        examples=intent_examples,
     )
     if index.method == "head":
         fit_started = time.perf_counter()
@@ -130,6 +145,7 @@ def build_index(
         "dimension": index.dimension,
         "encoder": encoder.name,
         "method": index.method,
+        "intent_examples": None if intent_examples is None else len(intent_examples),
         "method_chosen_by": answering["chosen_by"],
         "encode_seconds": round(encode_seconds, 2),
         "method_seconds": round(choose_seconds, 2),

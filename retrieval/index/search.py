@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.base.qa import QAPair
+from retrieval.index.examples import IntentExamples
 from retrieval.index.faiss_index import (
     IndexSettings,
     build_faiss,
@@ -87,8 +88,12 @@ class AnswerIndex(IndexUpdates):
         masked: set[int] | None = None,
         answering: Mapping[str, Any] | None = None,
         head: IntentHead | None = None,
+        examples: IntentExamples | None = None,
     ) -> None:
         self._encoder = encoder
+        # The intent examples in this index's space (retrieval.index.examples); fixed at
+        # build time, carried through every save.
+        self.examples = examples
         self._index = index
         self._entries = entries
         self._keys = {pair.id: key for key, pair in entries.items()}
@@ -124,6 +129,7 @@ class AnswerIndex(IndexUpdates):
         vectors: np.ndarray | None = None,
         provenance: Mapping[str, Any] | None = None,
         answering: Mapping[str, Any] | None = None,
+        examples: IntentExamples | None = None,
     ) -> AnswerIndex:
         """Embed the questions and index them.
 
@@ -157,6 +163,7 @@ class AnswerIndex(IndexUpdates):
             updated_at=now,
             revision=0,
             answering=answering,
+            examples=examples,
         )
 
     # -- reading --------------------------------------------------------------------------
@@ -438,7 +445,9 @@ class AnswerIndex(IndexUpdates):
             # and a concurrent add must not land between the files.
             head = self._head
             current = head[1] if head is not None and head[0] == self._revision else None
-            contents = snapshot(self._index, self._entries, self._manifest_locked(), current)
+            contents = snapshot(
+                self._index, self._entries, self._manifest_locked(), current, self.examples
+            )
         write_index(directory, contents)
 
     @classmethod
@@ -462,6 +471,7 @@ class AnswerIndex(IndexUpdates):
             masked=stored.masked,
             answering=stored.answering,
             head=stored.head,
+            examples=stored.examples,
         )
         if index.method == "head":
             index.intent_head()

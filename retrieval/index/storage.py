@@ -40,6 +40,7 @@ import numpy as np
 
 from retrieval.base.atomic import DirectoryReplaceError, replace_directory, write_file
 from retrieval.base.qa import QAPair
+from retrieval.index.examples import EXAMPLES_FILE, IntentExamples
 from retrieval.index.faiss_index import INDEX_TYPES, IndexSettings
 from retrieval.index.intents import ANSWER_METHODS, IntentHead
 from retrieval.models.encoder import TextEncoder
@@ -83,6 +84,8 @@ class StoredIndex:
     answering: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(PLAIN_ANSWERING))
     head: IntentHead | None = None
     """The stored intent head, when it was fitted at the stored revision."""
+    examples: IntentExamples | None = None
+    """The intent examples embedded beside the answers (:mod:`.examples`), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ class Snapshot:
     entries: list[dict[str, Any]]
     manifest: dict[str, Any]
     head: bytes | None = None
+    examples: bytes | None = None
 
 
 def read_stamp(directory: str | Path) -> str | None:
@@ -156,10 +160,12 @@ def snapshot(
     entries: Mapping[int, QAPair],
     manifest: Mapping[str, Any],
     head: IntentHead | None = None,
+    examples: IntentExamples | None = None,
 ) -> Snapshot:
     """Copy everything :func:`write_index` needs, so later changes cannot reach it.
 
-    ``head`` is the intent head fitted at the manifest's revision, or None to store none.
+    ``head`` is the intent head fitted at the manifest's revision, or None to store none;
+    ``examples`` the intent examples the index carries, or None.
     """
     import faiss
 
@@ -168,6 +174,7 @@ def snapshot(
         entries=[{"key": key, **dataclasses.asdict(entries[key])} for key in sorted(entries)],
         manifest=json.loads(json.dumps(manifest)),
         head=None if head is None else head_bytes(head, int(manifest["revision"])),
+        examples=None if examples is None else examples.to_bytes(),
     )
 
 
@@ -192,6 +199,8 @@ def write_index(directory: str | Path, contents: Snapshot) -> None:
         write_file(staging / INDEX_FILE, contents.blob)
         if contents.head is not None:
             write_file(staging / HEAD_FILE, contents.head)
+        if contents.examples is not None:
+            write_file(staging / EXAMPLES_FILE, contents.examples)
         write_file(
             staging / ENTRIES_FILE,
             (json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in contents.entries),
@@ -240,7 +249,18 @@ def read_index(directory: str | Path, encoder: TextEncoder) -> StoredIndex:
         masked=masked,
         answering=_read_answering(directory, manifest),
         head=_read_head(directory, revision, encoder.dimension),
+        examples=_read_examples(directory, encoder.dimension),
     )
+
+
+def _read_examples(directory: Path, dimension: int) -> IntentExamples | None:
+    path = directory / EXAMPLES_FILE
+    if not path.is_file():
+        return None
+    try:
+        return IntentExamples.read(path, dimension)
+    except (OSError, KeyError, ValueError) as exc:
+        raise _corrupt(directory, f"{EXAMPLES_FILE} cannot be read ({exc})") from exc
 
 
 def data_fingerprint(pairs: Iterable[QAPair]) -> str:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.base.datafiles import DataFileError
 from retrieval.index.build import build_index
 from retrieval.index.search import AnswerIndex
 from retrieval.models.encoder import Encoder
@@ -69,3 +70,34 @@ def test_build_index_takes_a_requested_method_and_says_why_auto_stays_plain(
     assert index.answer(KETTLE_QUERY, k=1)[0].intent == "track_order"
     with pytest.raises(ValueError, match="method must be one of auto, plain, vote, head"):
         build_index(data, tmp_path / "x", progress=False, encoder=encoder, method="best")
+
+
+def test_build_index_embeds_the_intent_examples_it_is_given(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    data = write(tmp_path / "qa.csv", "question,answer\nWhere is my order?,Track it online.\n")
+    nlu = write(
+        tmp_path / "nlu.yml",
+        'version: "3.1"\nnlu:\n- intent: complaint\n  examples: |\n'
+        "    - the courier threw my parcel over the fence\n    - your service is awful\n",
+    )
+
+    summary = build_index(data, tmp_path / "idx", progress=False, encoder=encoder, examples=nlu)
+
+    assert summary["intent_examples"] == 2
+    examples = AnswerIndex.load(tmp_path / "idx", encoder).examples
+    assert examples is not None
+    assert examples.intents == ("complaint", "complaint")
+    assert examples.texts[1] == "your service is awful"
+    assert examples.vectors.shape == (2, 384)
+
+
+def test_build_index_names_an_unreadable_examples_file(encoder: Encoder, tmp_path: Path) -> None:
+    data = write(tmp_path / "qa.csv", "question,answer\nWhere is my order?,Track it online.\n")
+    nlu = write(tmp_path / "nlu.csv", "text\nhello\n")
+
+    with pytest.raises(DataFileError, match=r"nlu\.csv:1: no label column") as caught:
+        build_index(data, tmp_path / "idx", progress=False, encoder=encoder, examples=nlu)
+
+    assert not (tmp_path / "idx").exists(), "nothing is written when the examples are bad"
+    assert "rename the label column" in str(caught.value)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from retrieval.base.qa import QAPair
+from retrieval.index.examples import IntentExamples
 from retrieval.index.faiss_index import IndexSettings
 from retrieval.index.intents import IntentHead
 from retrieval.index.search import AnswerIndex
@@ -276,3 +277,44 @@ def test_load_reports_an_unreadable_head(encoder: Encoder, tmp_path: Path) -> No
     with pytest.raises(IndexLoadError, match=r"head.npz cannot be read") as caught:
         AnswerIndex.load(tmp_path / "idx", encoder)
     assert "rebuild it with 'frontdesk index build" in str(caught.value)
+
+
+def test_the_intent_examples_are_saved_and_survive_an_update(
+    pairs: list[QAPair], encoder: Encoder, tmp_path: Path
+) -> None:
+    texts = ("where is my parcel", "your service is awful")
+    examples = IntentExamples(texts, ("track", "complaint"), encoder.encode(list(texts)))
+    index = AnswerIndex.build(pairs, encoder, examples=examples)
+    index.save(tmp_path / "idx")
+    updated = AnswerIndex.load(tmp_path / "idx", encoder)
+    updated.add([QAPair("gift", "Can I buy a gift card?", "Yes.", "gift")])
+    updated.save(tmp_path / "idx")
+
+    loaded = AnswerIndex.load(tmp_path / "idx", encoder).examples
+
+    assert loaded is not None
+    assert (loaded.texts, loaded.intents) == (texts, ("track", "complaint"))
+    np.testing.assert_allclose(loaded.vectors, examples.vectors, atol=1e-3)
+
+
+def test_an_index_without_intent_examples_has_none(
+    index: AnswerIndex, encoder: Encoder, tmp_path: Path
+) -> None:
+    index.save(tmp_path / "idx")
+
+    assert not (tmp_path / "idx" / "intent_examples.npz").exists()
+    assert AnswerIndex.load(tmp_path / "idx", encoder).examples is None
+
+
+def test_load_reports_unreadable_intent_examples(encoder: Encoder, tmp_path: Path) -> None:
+    _kettle(encoder, tmp_path / "idx")
+    (tmp_path / "idx" / "intent_examples.npz").write_bytes(b"not a zip")
+
+    with pytest.raises(IndexLoadError, match=r"intent_examples.npz cannot be read") as caught:
+        AnswerIndex.load(tmp_path / "idx", encoder)
+    assert "rebuild it with 'frontdesk index build" in str(caught.value)
+
+
+def test_intent_examples_refuse_vectors_that_do_not_match_their_texts() -> None:
+    with pytest.raises(ValueError, match=r"got 2 texts, 2 intents and vectors of shape \(1, 3\)"):
+        IntentExamples(("a", "b"), ("x", "y"), np.zeros((1, 3), dtype=np.float32))
