@@ -271,10 +271,13 @@ def test_load_rejects_an_unknown_answer_method(
         AnswerIndex.load(tmp_path / "idx", encoder)
 
 
-def test_load_reports_an_unreadable_head(encoder: Encoder, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["head.npz", "intent_examples.npz"])
+def test_load_reports_an_unreadable_head_or_intent_examples(
+    name: str, encoder: Encoder, tmp_path: Path
+) -> None:
     _kettle(encoder, tmp_path / "idx")
-    (tmp_path / "idx" / "head.npz").write_bytes(b"not a zip")
-    with pytest.raises(IndexLoadError, match=r"head.npz cannot be read") as caught:
+    (tmp_path / "idx" / name).write_bytes(b"not a zip")
+    with pytest.raises(IndexLoadError, match=rf"{name} cannot be read") as caught:
         AnswerIndex.load(tmp_path / "idx", encoder)
     assert "rebuild it with 'frontdesk index build" in str(caught.value)
 
@@ -304,15 +307,6 @@ def test_an_index_without_intent_examples_has_none(
 
     assert not (tmp_path / "idx" / "intent_examples.npz").exists()
     assert AnswerIndex.load(tmp_path / "idx", encoder).examples is None
-
-
-def test_load_reports_unreadable_intent_examples(encoder: Encoder, tmp_path: Path) -> None:
-    _kettle(encoder, tmp_path / "idx")
-    (tmp_path / "idx" / "intent_examples.npz").write_bytes(b"not a zip")
-
-    with pytest.raises(IndexLoadError, match=r"intent_examples.npz cannot be read") as caught:
-        AnswerIndex.load(tmp_path / "idx", encoder)
-    assert "rebuild it with 'frontdesk index build" in str(caught.value)
 
 
 def test_intent_examples_refuse_vectors_that_do_not_match_their_texts() -> None:
