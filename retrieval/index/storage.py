@@ -96,7 +96,8 @@ class Snapshot:
     entries: list[dict[str, Any]]
     manifest: dict[str, Any]
     head: bytes | None = None
-    examples: bytes | None = None
+    # Immutable, so it is serialised by write_index, outside the index's lock.
+    examples: IntentExamples | None = None
 
 
 def read_stamp(directory: str | Path) -> str | None:
@@ -174,7 +175,7 @@ def snapshot(
         entries=[{"key": key, **dataclasses.asdict(entries[key])} for key in sorted(entries)],
         manifest=json.loads(json.dumps(manifest)),
         head=None if head is None else head_bytes(head, int(manifest["revision"])),
-        examples=None if examples is None else examples.to_bytes(),
+        examples=examples,
     )
 
 
@@ -200,7 +201,7 @@ def write_index(directory: str | Path, contents: Snapshot) -> None:
         if contents.head is not None:
             write_file(staging / HEAD_FILE, contents.head)
         if contents.examples is not None:
-            write_file(staging / EXAMPLES_FILE, contents.examples)
+            write_file(staging / EXAMPLES_FILE, contents.examples.to_bytes())
         write_file(
             staging / ENTRIES_FILE,
             (json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in contents.entries),
