@@ -101,3 +101,21 @@ def test_build_index_names_an_unreadable_examples_file(encoder: Encoder, tmp_pat
 
     assert not (tmp_path / "idx").exists(), "nothing is written when the examples are bad"
     assert "rename the label column" in str(caught.value)
+
+
+def test_the_cli_embeds_the_examples_and_names_a_file_without_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    qa = write(tmp_path / "qa.csv", "question,answer\nWhere is my order?,Track it online.\n")
+    good = write(tmp_path / "nlu.csv", "text,intent\nhello,greet\nwhere is it,track\n")
+    bad = write(tmp_path / "bad.csv", "text\nhello\n")
+
+    args = ["index", "build", "--data", str(qa), "--quiet", "--examples"]
+    assert main([*args, str(good), "--out", "idx"]) == 0
+    assert json.loads(capsys.readouterr().out)["intent_examples"] == 2
+    assert main([*args, str(bad), "--out", "idx2"]) != 0
+    assert f"{bad}:1: no label column" in capsys.readouterr().err
+    assert not (tmp_path / "idx2").exists()
