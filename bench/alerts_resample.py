@@ -53,7 +53,9 @@ def subject_reader(models: Path) -> Any:
 
 
 def read_messages(models: Path, texts: list[str]) -> dict[str, tuple[str, bool]]:
-    """text -> (topic, negative) as the served models read it."""
+    """text -> (topic, negative) as the served models read it, filed as the server files it
+    (bot/ops/priors.py ``read_chunk``, which the server's priors use too)."""
+    from bot.ops.priors import LabelledText, read_chunk
     from retrieval.base.domain import Domain
     from retrieval.models.classifier import TextClassifier
 
@@ -64,13 +66,14 @@ def read_messages(models: Path, texts: list[str]) -> dict[str, tuple[str, bool]]
     read: dict[str, tuple[str, bool]] = {}
     for first in range(0, len(texts), 64):
         chunk = texts[first : first + 64]
-        topics = [domain.category(p.label) for p in intent.predict(chunk)]
-        general = [i for i, topic in enumerate(topics) if topic in domain.general_topics]
-        if subjects is not None and general:
-            for i, subject in zip(general, subjects([chunk[i] for i in general]), strict=True):
-                topics[i] = subject or topics[i]
-        for text, topic, s in zip(chunk, topics, sentiment.predict(chunk), strict=True):
-            read[text] = (topic, s.label == "negative")
+        readings = read_chunk(
+            [LabelledText(text, None) for text in chunk],
+            domain,
+            read_intents=lambda batch: [p.label for p in intent.predict(batch)],
+            read_negative=lambda batch: [p.label == "negative" for p in sentiment.predict(batch)],
+            read_subjects=subjects,
+        )
+        read.update(zip(chunk, readings, strict=True))
     return read
 
 

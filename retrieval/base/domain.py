@@ -139,9 +139,10 @@ class Domain:
             for name, spec in _mapping(path, data, "slots").items()
         }
         required = _required(path, data, slots)
+        categories = _str_map(path, data, "categories")
         return cls(
-            categories=_str_map(path, data, "categories"),
-            general_topics=_general_topics(path, data, _str_map(path, data, "categories")),
+            categories=categories,
+            general_topics=_general_topics(path, data, categories),
             intent_actions=_str_map(path, data, "intent_actions"),
             slots=slots,
             required_slots=required,
